@@ -1,0 +1,38 @@
+"""One exception tree for the whole library; each surface (CLI, API) maps it once."""
+
+from __future__ import annotations
+
+
+class RareflowError(Exception):
+    """Base of every error rareflow raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, **detail: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": type(self).__name__, "message": self.message, **self.detail}
+
+
+class UnreadableFileError(RareflowError):
+    """A file that cannot be read at all (missing, not CSV/Parquet/JSON, broken)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot read {path}: {reason}", file=str(path), reason=reason)
+
+
+class DatasetError(RareflowError):
+    """A dataset folder that breaks the contract as a whole (e.g. a required table missing)."""
+
+
+class VerificationError(RareflowError):
+    """A credential or signature that could not be processed at all."""
+
+    exit_code = 1
+
+
+class ConfigError(RareflowError):
+    """Bad settings or a bad policy file."""
