@@ -1,0 +1,42 @@
+"""The `rareflow` command: one Typer app; each area registers its commands from its module."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="rareflow",
+    help=(
+        "Export-control flow management for rare earths: read a dataset of shipments, "
+        "licences, end-user certificates and full-chain flows, and find where the material "
+        "went, which books do not close, and which certificates or licences were broken."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module defines `register(app: typer.Typer) -> None`. Order = order in `--help`.
+COMMAND_MODULES = (
+    "rareflow.cli.dataset",  # validate, ingest, analyze, demo
+    "rareflow.cli.synth",  # synth
+    "rareflow.cli.reconcile",  # reconcile
+    "rareflow.cli.certificates",  # keys, certificate
+    "rareflow.cli.epcis",  # epcis
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        from rareflow import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()

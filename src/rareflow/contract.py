@@ -1,0 +1,106 @@
+"""The dataset contract, loaded once from `data/contract.yaml`; everything else derives from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: its type and constraints."""
+
+    name: str
+    type: str
+    required: bool = False
+    ref: str | None = None
+    soft: bool = False
+    values: tuple[str, ...] = ()
+    min: float | None = None
+    min_exclusive: float | None = None
+    max: float | None = None
+
+    @property
+    def ref_table(self) -> str | None:
+        return self.ref.split(".")[0] if self.ref else None
+
+    @property
+    def ref_column(self) -> str | None:
+        return self.ref.split(".")[1] if self.ref else None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One contract table."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: dict[str, Column]
+    required_table: bool = False
+    reference: str | None = None
+    source: str | None = None
+    one_of: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.columns)
+
+    def refs(self) -> list[Column]:
+        return [c for c in self.columns.values() if c.ref]
+
+
+def _column(name: str, raw: dict) -> Column:
+    return Column(
+        name=name,
+        type=raw["type"],
+        required=bool(raw.get("required", False)) or raw["type"] == "id",
+        ref=raw.get("ref"),
+        soft=bool(raw.get("soft", False)),
+        values=tuple(raw.get("values", ())),
+        min=raw.get("min"),
+        min_exclusive=raw.get("min_exclusive"),
+        max=raw.get("max"),
+    )
+
+
+@cache
+def load_contract() -> dict[str, TableSpec]:
+    """Every table of the contract, in dependency order (referenced tables first)."""
+    text = resources.files("rareflow.data").joinpath("contract.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    tables: dict[str, TableSpec] = {}
+    for name, spec in raw["tables"].items():
+        tables[name] = TableSpec(
+            name=name,
+            key=tuple(spec["key"]),
+            columns={c: _column(c, v) for c, v in spec["columns"].items()},
+            required_table=bool(spec.get("required_table", False)),
+            reference=spec.get("reference"),
+            source=spec.get("source"),
+            one_of=tuple(tuple(g) for g in spec.get("one_of", ())),
+        )
+    return tables
+
+
+def table_spec(name: str) -> TableSpec:
+    return load_contract()[name]
+
+
+def ingest_order() -> list[str]:
+    """Tables ordered so that every hard reference points to a table already read."""
+    tables = load_contract()
+    done: list[str] = []
+    pending = list(tables)
+    while pending:
+        for name in pending:
+            deps = {c.ref_table for c in tables[name].refs() if not c.soft} - {name}
+            if deps <= set(done):
+                done.append(name)
+                pending.remove(name)
+                break
+        else:  # pragma: no cover - contract.yaml is ours
+            raise RuntimeError(f"reference cycle among {pending}")
+    return done

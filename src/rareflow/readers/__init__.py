@@ -1,0 +1,1 @@
+"""Readers: contract files -> validated tables and rejects. Readers never analyse."""

@@ -1,0 +1,128 @@
+"""End-user certificates (W3C VC 2.0 documents) -> rows of `certificates` and
+`certificate_items`. The document itself is kept verbatim in the `document` column."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import rfc8785
+
+from rareflow.contract import table_spec
+from rareflow.errors import UnreadableFileError
+
+
+def _documents(paths: list[Path]) -> Iterator[tuple[str, int, str]]:
+    """(file label, 1-based position, text) of every document."""
+    for path in paths:
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UnreadableFileError(str(path), str(exc)) from exc
+        if path.suffix == ".jsonl":
+            for i, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    yield str(path), i, line
+        else:
+            yield str(path), 1, text
+
+
+def _s(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def document_hash(doc: dict) -> str:
+    """SHA-256 of the document's JCS canonical form: equal content, equal hash."""
+    return hashlib.sha256(rfc8785.dumps(doc)).hexdigest()
+
+
+def certificate_row(doc: dict) -> tuple[dict[str, str | None], list[dict[str, str | None]]]:
+    """Flatten one VC document into a `certificates` row and its `certificate_items` rows."""
+    subject = doc.get("credentialSubject") or {}
+    if isinstance(subject, list):
+        subject = subject[0] if subject else {}
+    end_use = subject.get("end_use") or {}
+    signatory = subject.get("signatory") or {}
+    endorsement = subject.get("endorsement") or {}
+    proofs = doc.get("proof") or []
+    if isinstance(proofs, dict):
+        proofs = [proofs]
+    dhash = document_hash(doc)
+    issuer = doc.get("issuer")
+    row = {
+        "document_hash": dhash,
+        "certificate_id": _s(subject.get("certificate_id")),
+        "kind": _s(subject.get("kind")),
+        "issued": _s(subject.get("issued")),
+        "exporter_id": _s(subject.get("exporter_id")),
+        "importer_id": _s(subject.get("importer_id")),
+        "end_user_id": _s(subject.get("end_user_id")),
+        "country": _s(subject.get("country")),
+        "contract_ref": _s(subject.get("contract_ref")),
+        "end_use": _s(end_use.get("use")) if isinstance(end_use, dict) else None,
+        "end_use_description": _s(end_use.get("description"))
+        if isinstance(end_use, dict) else _s(end_use),
+        "end_use_site": _s(end_use.get("site")) if isinstance(end_use, dict) else None,
+        "commitments": ";".join(str(c) for c in subject.get("commitments") or []) or None,
+        "signatory_name": _s(signatory.get("name")),
+        "signatory_title": _s(signatory.get("title")),
+        "endorsement_authority": _s(endorsement.get("authority")),
+        "endorsement_ref": _s(endorsement.get("ref")),
+        "issuer": _s(issuer.get("id") if isinstance(issuer, dict) else issuer),
+        "valid_from": _s(doc.get("validFrom")),
+        "valid_until": _s(doc.get("validUntil")),
+        "n_proofs": str(len(proofs)),
+        "transcribed": "true" if "transcription" in doc or "transcription" in subject
+        else "false",
+        "document": json.dumps(doc, ensure_ascii=False, sort_keys=False),
+    }
+    items = []
+    for n, item in enumerate(subject.get("items") or [], start=1):
+        item = item if isinstance(item, dict) else {}
+        items.append({
+            "document_hash": dhash,
+            "item_no": str(n),
+            "certificate_id": row["certificate_id"],
+            "product": _s(item.get("product")),
+            "hs_code": _s(item.get("hs_code")),
+            "max_kg": _s(item.get("max_kg")),
+            "value_usd": _s(item.get("value_usd")),
+        })
+    return row, items
+
+
+def read_certificates(paths: list[Path]) -> tuple[pa.Table, pa.Table, list[dict[str, Any]]]:
+    """All documents as string tables (with `_file`, `_line`), plus documents that are not
+    JSON objects, as rejects."""
+    rows: list[dict] = []
+    items: list[dict] = []
+    rejects: list[dict[str, Any]] = []
+    for label, pos, text in _documents(paths):
+        try:
+            doc = json.loads(text)
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            rejects.append({"table": "certificates", "file": label, "line": pos, "column": "",
+                            "reason": f"not a JSON document: {exc}", "value": text[:200],
+                            "level": "reject"})
+            continue
+        row, its = certificate_row(doc)
+        rows.append({**row, "_file": label, "_line": pos})
+        items.extend({**it, "_file": label, "_line": pos} for it in its)
+    return (_to_arrow("certificates", rows), _to_arrow("certificate_items", items), rejects)
+
+
+def _to_arrow(table: str, rows: list[dict]) -> pa.Table:
+    cols = [*table_spec(table).column_names, "_file"]
+    data = {c: pa.array([r.get(c) for r in rows], pa.string()) for c in cols}
+    data["_line"] = pa.array([r["_line"] for r in rows], pa.int64())
+    return pa.table(data)

@@ -1,0 +1,122 @@
+"""`Store`: an Ibis backend plus the few engine-specific operations rareflow needs.
+
+Analyses build lazy Ibis expressions; only the store executes or materialises them. Engine
+differences live in one `Capabilities` record per engine, never as `if engine == ...` in
+analyses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, read in one place."""
+
+    name: str
+    exact_line_numbers: bool
+    structural_csv_rejects: bool
+    persistent: bool
+
+
+@dataclass
+class RawRead:
+    """A file read as strings: one column per header cell plus `_line`, and the rows the
+    CSV parser itself could not split (wrong column count, bad quoting, bad encoding)."""
+
+    table: ir.Table
+    structural_rejects: list[dict[str, Any]]
+
+
+class Store:
+    """Base class: one per engine. Subclasses implement the `_read_*` methods."""
+
+    caps: Capabilities
+
+    def __init__(self, con: ibis.BaseBackend) -> None:
+        self.con = con
+        self._tmp = 0
+
+    # --- tables -------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return name in self.con.list_tables()
+
+    def table(self, name: str) -> ir.Table:
+        return self.con.table(name)
+
+    def table_or_none(self, name: str) -> ir.Table | None:
+        return self.con.table(name) if self.has(name) else None
+
+    def materialize(self, name: str, expr: ir.Table, *, temp: bool = False) -> ir.Table:
+        """Compute `expr` once into a table `name` (replacing it)."""
+        return self.con.create_table(name, expr, temp=temp, overwrite=True)
+
+    def temp_name(self, stem: str) -> str:
+        self._tmp += 1
+        return f"_rf_tmp_{stem}_{self._tmp}"
+
+    def append(self, name: str, expr: ir.Table) -> None:
+        """Add rows to `name`, creating it from `expr`'s schema if it does not exist."""
+        if self.has(name):
+            target = self.table(name)
+            missing = [c for c in expr.columns if c not in target.columns]
+            if missing:
+                self._add_columns(name, {c: expr[c].type() for c in missing})
+                target = self.table(name)
+            cols = {c: (expr[c] if c in expr.columns else ibis.null(target[c].type()))
+                    for c in target.columns}
+            self.con.insert(name, expr.select(**cols))
+        else:
+            self.con.create_table(name, expr)
+
+    def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
+        return self.con.create_table(name, data, temp=True, overwrite=True)
+
+    def drop(self, name: str) -> None:
+        if self.has(name):
+            self.con.drop_table(name, force=True)
+
+    # --- execution ----------------------------------------------------------------------
+    def to_pandas(self, expr: ir.Expr) -> pd.DataFrame:
+        return expr.to_pandas()
+
+    def to_arrow(self, expr: ir.Table) -> pa.Table:
+        return expr.to_pyarrow()
+
+    def scalar(self, expr: ir.Scalar) -> Any:
+        return expr.execute()
+
+    # --- engine-specific ----------------------------------------------------------------
+    def read_csv_raw(self, path: Path) -> RawRead:
+        raise NotImplementedError
+
+    def read_parquet_raw(self, path: Path) -> RawRead:
+        raise NotImplementedError
+
+    def _add_columns(self, name: str, columns: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        disconnect = getattr(self.con, "disconnect", None)
+        if disconnect:
+            disconnect()
+
+
+def open_store(path: str | Path | None = None, *, engine: str = "duckdb", **options: Any) -> Store:
+    """Open the store: a DuckDB file (default; `None` = in memory) or a Spark session."""
+    if engine == "duckdb":
+        from rareflow.store.duckdb_store import DuckDBStore
+
+        return DuckDBStore(path)
+    if engine == "spark":
+        from rareflow.store.spark_store import SparkStore
+
+        return SparkStore(**options)
+    raise ValueError(f"unknown engine {engine!r} (duckdb or spark)")
