@@ -1,0 +1,1 @@
+"""Outputs: files, the HTML report, and the formatting the CLI and API share."""

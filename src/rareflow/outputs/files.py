@@ -1,0 +1,37 @@
+"""The files `rareflow analyze` writes, as the dataset contract fixes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+from rareflow.findings import FINDING_COLUMNS, Finding
+
+BALANCE_COLUMNS = ["party_id", "period", "received_kg", "produced_kg", "sent_kg", "used_kg",
+                   "scrap_kg", "stock_change_kg", "unaccounted_kg", "unaccounted_sd_kg"]
+ATTRIBUTION_COLUMNS = ["destination", "period", "released_kg", "verified_use_kg",
+                       "in_stock_kg", "reexported_kg", "prohibited_use_kg", "unaccounted_kg",
+                       "verified_use_share", "in_stock_share", "reexported_share",
+                       "prohibited_use_share", "unaccounted_share"]
+REJECT_FILE_COLUMNS = ["file", "line", "column", "reason", "value", "level", "table"]
+
+
+def write_findings(findings: list[Finding], path: Path) -> None:
+    with path.open("wb") as f:
+        for finding in findings:
+            row = finding.model_dump()
+            f.write(orjson.dumps({k: row[k] for k in FINDING_COLUMNS}) + b"\n")
+
+
+def read_findings(path: Path) -> list[Finding]:
+    return [Finding(**orjson.loads(line)) for line in path.read_bytes().splitlines() if line]
+
+
+def write_frame(df: pd.DataFrame | None, columns: list[str], path: Path) -> None:
+    """A CSV with the contract's columns first (empty with a header when not computed)."""
+    if df is None:
+        df = pd.DataFrame(columns=columns)
+    extra = [c for c in df.columns if c not in columns]
+    df.reindex(columns=[*columns, *extra]).to_csv(path, index=False)

@@ -1,0 +1,50 @@
+"""Write everything `rareflow analyze` produces into the output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rareflow.outputs.files import (
+    ATTRIBUTION_COLUMNS,
+    BALANCE_COLUMNS,
+    REJECT_FILE_COLUMNS,
+    write_findings,
+    write_frame,
+)
+from rareflow.workspace import AnalysisResult
+
+LEDGER_COLUMNS = ["licence_id", "declaration_id", "date", "kg", "cumulative_kg", "max_kg",
+                  "remaining_kg", "status"]
+
+
+def write_outputs(result: AnalysisResult, out: Path, *, dataset: str,
+                  generated_at: str) -> dict[str, Path]:
+    """findings.jsonl, balances.csv, attribution.csv, rejects.csv, licence_ledger.csv and
+    report.html in `out` (created if needed). Returns the paths written."""
+    from rareflow.outputs.report import write_report
+    from rareflow.outputs.report_data import ReportData
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in (
+        "findings.jsonl", "balances.csv", "attribution.csv", "rejects.csv",
+        "licence_ledger.csv", "report.html")}
+    write_findings(result.findings, paths["findings.jsonl"])
+    write_frame(result.balances, BALANCE_COLUMNS, paths["balances.csv"])
+    write_frame(result.attribution, ATTRIBUTION_COLUMNS, paths["attribution.csv"])
+    write_frame(result.rejects, REJECT_FILE_COLUMNS, paths["rejects.csv"])
+    write_frame(result.licence_ledger, LEDGER_COLUMNS, paths["licence_ledger.csv"])
+    data = ReportData(
+        title="rareflow report",
+        dataset=dataset,
+        generated_at=generated_at,
+        table_counts=result.table_counts,
+        rejects=result.rejects,
+        exports=result.exports,
+        findings=result.findings,
+        balances=result.balances,
+        attribution=None,
+        licence_ledger=result.licence_ledger,
+        notes=result.notes,
+    )
+    write_report(data, paths["report.html"])
+    return paths

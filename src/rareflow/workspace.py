@@ -1,0 +1,145 @@
+"""The façade every surface uses: a `Workspace` opened on a store.
+
+The CLI and the web service parse input, call this, and format output; they hold no logic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from rareflow.analyses.content import shipment_content
+from rareflow.analyses.licences import licence_ledger
+from rareflow.analyses.registry import RULES
+from rareflow.analyses.tables import Tables
+from rareflow.contract import load_contract
+from rareflow.errors import DatasetError
+from rareflow.findings import Finding
+from rareflow.policy import Policy, load_policy
+from rareflow.store import Store, open_store
+from rareflow.store.loader import REJECTS, IngestReport, all_table, ingest
+
+Progress = Callable[[str], None]
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass
+class AnalysisResult:
+    """Everything `analyze` computed, ready for the outputs layer."""
+
+    findings: list[Finding]
+    table_counts: dict[str, int]
+    rejects: pd.DataFrame
+    exports: pd.DataFrame
+    licence_ledger: pd.DataFrame | None = None
+    balances: pd.DataFrame | None = None
+    attribution: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Workspace:
+    """A store plus the policy in force: ingest datasets, run analyses."""
+
+    def __init__(self, store: Store, policy: Policy | None = None) -> None:
+        self.store = store
+        self.policy = policy or load_policy(None)
+
+    @classmethod
+    def open(cls, db: str | Path | None = None, *, engine: str = "duckdb",
+             policy: Path | None = None) -> Workspace:
+        return cls(open_store(db, engine=engine), load_policy(policy))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- data ---------------------------------------------------------------------------
+    def ingest(self, root: Path, progress: Progress | None = None) -> IngestReport:
+        return ingest(self.store, root, progress)
+
+    def tables(self) -> Tables:
+        if not self.store.has("parties") or not self.store.has("shipments"):
+            raise DatasetError("the store holds no dataset yet: ingest one first")
+        names = [n for n in Tables.__dataclass_fields__]
+        return Tables(**{n: all_table(self.store, n) for n in names})
+
+    def table_counts(self) -> dict[str, int]:
+        out = {}
+        for name in load_contract():
+            t = self.store.table_or_none(name)
+            if t is not None:
+                out[name] = int(self.store.scalar(t.count()))
+        return out
+
+    def rejects(self) -> pd.DataFrame:
+        t = self.store.table_or_none(REJECTS)
+        if t is None:
+            return pd.DataFrame(columns=["table", "file", "line", "column", "reason", "value",
+                                         "level"])
+        return self.store.to_pandas(t.order_by(["file", "line", "column"]))
+
+    def exports(self) -> pd.DataFrame:
+        """Rare-earth content exported, by destination, year and product."""
+        t = self.tables()
+        c = shipment_content(t.shipments, t.products)
+        c = c.mutate(year=c.date.cast("date").year().cast("string"))
+        agg = c.group_by(["destination", "year", "product"]).aggregate(
+            net_kg=c.net_kg.sum(), re_kg=c.content_kg.sum(), heavy_re_kg=c.heavy_kg.sum(),
+            shipments=c.count())
+        return self.store.to_pandas(agg.order_by(["destination", "year", "product"]))
+
+    # --- analyses -----------------------------------------------------------------------
+    def findings(self, progress: Progress | None = None) -> list[Finding]:
+        t = self.tables()
+        present = {n for n in Tables.__dataclass_fields__ if getattr(t, n) is not None}
+        parts = []
+        for rule in RULES:
+            if not set(rule.needs) <= present:
+                continue
+            if progress:
+                progress(rule.name)
+            expr = rule.build(t, self.policy)
+            if expr is not None:
+                parts.append(expr)
+        rows: list[dict] = []
+        if parts:
+            df = self.store.to_pandas(ibis.union(*parts))
+            rows = df.to_dict("records")
+        return sort_findings([_finding(r) for r in rows])
+
+    def licence_ledger(self) -> pd.DataFrame | None:
+        expr = licence_ledger(self.tables())
+        if expr is None:
+            return None
+        return self.store.to_pandas(expr.order_by(["licence_id", "date", "declaration_id"]))
+
+    def analyze(self, progress: Progress | None = None) -> AnalysisResult:
+        return AnalysisResult(
+            findings=self.findings(progress),
+            table_counts=self.table_counts(),
+            rejects=self.rejects(),
+            exports=self.exports(),
+            licence_ledger=self.licence_ledger(),
+        )
+
+
+def _clean(v: object) -> object:
+    return None if v is None or (isinstance(v, float) and pd.isna(v)) else v
+
+
+def _finding(row: dict) -> Finding:
+    evidence = row.get("evidence")
+    return Finding(
+        rule=row["rule"], severity=row["severity"], subject_type=row["subject_type"],
+        subject_id=str(row["subject_id"]), period=_clean(row.get("period")),
+        kg=_clean(row.get("kg")), share=_clean(row.get("share")),
+        evidence=[str(e) for e in (list(evidence) if evidence is not None else []) if e],
+        message=row["message"],
+    )
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.rule,
+                                           f.subject_id, f.period or "", f.id))
