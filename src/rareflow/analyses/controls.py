@@ -33,17 +33,15 @@ def control_intervals(policy: Policy) -> ir.Table:
         {k: [] for k in schema}, schema=schema)
 
 
-def mark_controlled(content: ir.Table, policy: Policy, date_col: str = "date") -> ir.Table:
-    """`content` (with `product`, `heavy_kg` and a date) plus `controlled` and `control_id`."""
+def mark_controlled(content: ir.Table, policy: Policy, *, key: str = "declaration_id",
+                    date_col: str = "date") -> ir.Table:
+    """`content` (with `product`, `heavy_kg`, a date and a unique `key`) plus `controlled`
+    and `control_id` (the first control in force that covers the row)."""
     iv = control_intervals(policy)
-    keyed = content.mutate(_rowid=ibis.row_number())
-    j = keyed.inner_join(
-        iv,
-        [keyed.product == iv.product, keyed[date_col].cast("date") >= iv.start,
-         keyed[date_col].cast("date") < iv.end],
-    )
+    d = content[date_col].cast("date")
+    j = content.inner_join(iv, [content.product == iv.product, d >= iv.start, d < iv.end])
     j = j.filter(~j.heavy_only | (j.heavy_kg > 0))
-    hits = j.group_by(_hid=j._rowid).aggregate(control_id=j.control_id.min())
-    out = keyed.left_join(hits, keyed._rowid == hits._hid)
-    return out.select(keyed, controlled=hits.control_id.notnull(),
-                      control_id=hits.control_id).drop("_rowid")
+    hits = j.group_by(_hit=j[key]).aggregate(control_id=j.control_id.min())
+    out = content.left_join(hits, content[key] == hits._hit)
+    return out.select(content, controlled=hits.control_id.notnull(),
+                      control_id=hits.control_id)

@@ -42,8 +42,11 @@ def iso_countries() -> tuple[str, ...]:
 
 
 def clean(raw: ir.StringValue) -> ir.StringValue:
-    """Trimmed text, with an empty cell as a missing value."""
-    return raw.strip().nullif("")
+    """Trimmed text, with an empty cell as a missing value.
+
+    A regular expression, not `strip()`: Ibis compiles `strip()` to a TRIM with '\\v\\f'
+    escapes that Spark SQL reads as the letters v and f (it turned 'final' into 'inal')."""
+    return raw.re_replace(r"^\s+|\s+$", "").nullif("")
 
 
 def _list_pattern(values: tuple[str, ...]) -> str:

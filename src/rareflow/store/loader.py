@@ -83,7 +83,10 @@ def load_reference(store: Store) -> None:
     for table, ref_name in REFERENCE.items():
         path = resources.files("rareflow.data").joinpath(f"{table}.csv")
         with resources.as_file(path) as p:
-            raw = store.read_csv_raw(Path(p)).table.mutate(_file=ibis.literal(f"rareflow:{table}"))
+            read = store.read_csv_raw(Path(p))
+            if read.structural_rejects:  # our own data file: a defect, not user input
+                raise RuntimeError(f"rareflow data file {table}.csv: {read.structural_rejects}")
+            raw = read.table.mutate(_file=ibis.literal(f"rareflow:{table}"))
             parents = {"uses.use": store.table("ref_uses").use} if table == "products" else {}
             v = _validate(raw, load_contract()[table], parents)
             store.materialize(ref_name, v.typed.drop("_bad"))

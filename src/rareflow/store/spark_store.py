@@ -1,0 +1,107 @@
+"""The cluster engine: the same Ibis code on PySpark. The only module that imports pyspark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from rareflow.errors import UnreadableFileError
+from rareflow.store.base import Capabilities, RawRead, Store
+
+CORRUPT = "_corrupt_record"
+
+
+def local_session(warehouse: str | Path | None = None, cores: int = 1) -> Any:
+    """A local Spark session for tests and single machines (Java 17 must be installed)."""
+    from pyspark.sql import SparkSession
+
+    builder = (SparkSession.builder.master(f"local[{cores}]").appName("rareflow")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "4")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.driver.memory", "2g"))
+    if warehouse:
+        builder = builder.config("spark.sql.warehouse.dir", str(warehouse))
+    return builder.getOrCreate()
+
+
+class SparkStore(Store):
+    caps = Capabilities(name="spark", exact_line_numbers=True, structural_csv_rejects=True,
+                        persistent=True)
+
+    def __init__(self, session: Any = None, warehouse: str | Path | None = None) -> None:
+        self.session = session or local_session(warehouse)
+        super().__init__(ibis.pyspark.connect(self.session))
+
+    def materialize(self, name: str, expr: ir.Table, *, temp: bool = False) -> ir.Table:
+        if not temp:
+            return self.con.create_table(name, expr, overwrite=True)
+        df = self.session.sql(self.con.compile(expr)).cache()
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
+        df = self.session.createDataFrame(data.to_pandas(), schema=_spark_schema(data.schema))
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def _with_lines(self, df: Any, name: str, first: int) -> ir.Table:
+        from pyspark.sql.types import LongType, StructField
+
+        schema = df.schema.add(StructField("_line", LongType()))
+        rdd = df.rdd.zipWithIndex().map(lambda r: (*r[0], r[1] + first))
+        out = self.session.createDataFrame(rdd, schema).cache()
+        out.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def read_csv_raw(self, path: Path) -> RawRead:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        try:
+            header = self.session.read.option("header", "false").csv(str(path)).first()
+            names = [str(c) for c in header] if header else []
+            schema = StructType([StructField(c, StringType()) for c in [*names, CORRUPT]])
+            df = (self.session.read.option("header", "true").option("mode", "PERMISSIVE")
+                  .option("columnNameOfCorruptRecord", CORRUPT).option("multiLine", "false")
+                  .schema(schema).csv(str(path)))
+            table = self._with_lines(df, self.temp_name("csv"), 2)
+        except Exception as exc:
+            raise UnreadableFileError(str(path), str(exc).splitlines()[0]) from exc
+        bad = self.to_pandas(table.filter(table[CORRUPT].notnull()).select("_line", CORRUPT))
+        structural = [{"line": int(line), "column": "", "value": value,
+                       "reason": "malformed CSV row (wrong number of columns); row not loaded"}
+                      for line, value in bad.itertuples(index=False, name=None)]
+        table = table.filter(table[CORRUPT].isnull()).drop(CORRUPT)
+        return RawRead(table, structural)
+
+    def read_parquet_raw(self, path: Path) -> RawRead:
+        from pyspark.sql.functions import col
+
+        try:
+            df = self.session.read.parquet(str(path))
+            df = df.select(*[col(c).cast("string").alias(c) for c in df.columns])
+            table = self._with_lines(df, self.temp_name("pq"), 1)
+        except Exception as exc:
+            raise UnreadableFileError(str(path), str(exc).splitlines()[0]) from exc
+        return RawRead(table, [])
+
+    def _add_columns(self, name: str, columns: dict[str, Any]) -> None:
+        from ibis.backends.pyspark.datatypes import PySparkType
+
+        cols = ", ".join(f"`{c}` {PySparkType.from_ibis(t).simpleString()}"
+                         for c, t in columns.items())
+        self.session.sql(f"ALTER TABLE `{name}` ADD COLUMNS ({cols})")
+
+    def close(self) -> None:
+        """Leave the session running: it is shared by the process."""
+
+
+def _spark_schema(schema: pa.Schema) -> Any:
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    return StructType([StructField(f.name, LongType() if pa.types.is_integer(f.type)
+                                   else StringType()) for f in schema])
