@@ -1,0 +1,1 @@
+"""Command-line adapters: parse input, call the library, format output. No logic here."""
