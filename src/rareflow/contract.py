@@ -104,3 +104,66 @@ def ingest_order() -> list[str]:
         else:  # pragma: no cover - contract.yaml is ours
             raise RuntimeError(f"reference cycle among {pending}")
     return done
+
+
+TYPE_WORDS = {
+    "id": "key (non-empty text)", "str": "text", "country": "ISO 3166-1 alpha-2",
+    "date": "date YYYY-MM-DD", "period": "YYYY or YYYY-MM", "year": "year YYYY",
+    "decimal": "number", "bool": "true/false", "list": "list (`;`-separated)",
+    "enum": "one of", "hs": "HS code (6-10 digits)", "ref": "reference",
+}
+
+
+def _describe(col: Column) -> str:
+    words = TYPE_WORDS[col.type]
+    if col.type == "ref":
+        words = f"reference to `{col.ref}`" + (" (unresolved: warning, row kept)"
+                                               if col.soft else "")
+    if col.values:
+        words += ": " + ", ".join(f"`{v}`" for v in col.values)
+    bounds = []
+    if col.min_exclusive is not None:
+        bounds.append(f"> {col.min_exclusive:g}")
+    if col.min is not None:
+        bounds.append(f">= {col.min:g}")
+    if col.max is not None:
+        bounds.append(f"<= {col.max:g}")
+    if bounds:
+        words += " (" + ", ".join(bounds) + ")"
+    return words
+
+
+def render_markdown() -> str:
+    """docs/contract.md, derived from data/contract.yaml (a test keeps them in step)."""
+    lines = [
+        "# The dataset contract as rareflow checks it",
+        "",
+        "Generated from `src/rareflow/data/contract.yaml` by "
+        "`python -c 'from rareflow.contract import render_markdown; print(render_markdown())'`"
+        "; the prose contract is `../shared/spec/dataset.md`.",
+        "",
+        "A row that fails a check goes to the rejects table with file, line, column, reason "
+        "and value; a row failing a *warning* check (an unresolved licence, certificate or "
+        "lot reference) is kept and listed. A key seen twice in one batch, or already stored "
+        "with other content, is a reject; a key already stored with the same content is "
+        "skipped, so ingest is idempotent.",
+        "",
+    ]
+    for name, spec in load_contract().items():
+        lines += [f"## {name}", ""]
+        notes = [f"key: {', '.join(f'`{k}`' for k in spec.key)}"]
+        if spec.required_table:
+            notes.append("required table")
+        if spec.reference:
+            notes.append(f"the project ships defaults (`data/{spec.reference}`); the "
+                         "dataset's rows replace them")
+        if spec.source == "certificates":
+            notes.append("filled from the certificate documents")
+        for group in spec.one_of:
+            notes.append(f"one of {', '.join(f'`{c}`' for c in group)} is required")
+        lines += [f"- {n}" for n in notes] + ["", "| column | type | required |",
+                                              "|---|---|---|"]
+        for col in spec.columns.values():
+            lines.append(f"| {col.name} | {_describe(col)} | {'yes' if col.required else ''} |")
+        lines.append("")
+    return "\n".join(lines)

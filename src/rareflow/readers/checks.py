@@ -15,7 +15,6 @@ import pycountry
 
 from rareflow.contract import Column
 
-DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 PERIOD_RE = r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"
 YEAR_RE = r"^[0-9]{4}$"
 HS_RE = r"^[0-9]{6,10}$"
@@ -84,7 +83,7 @@ def column_checks(
         )
     elif t == "date":
         typed = v.try_cast("date")
-        bad = present & (~v.re_search(DATE_RE) | typed.isnull())
+        bad = present & ((v.length() != 10) | typed.isnull())
         checks.append(Check(col.name, "not a date (expected YYYY-MM-DD)", bad))
     elif t == "period":
         typed = v

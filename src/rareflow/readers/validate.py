@@ -32,9 +32,9 @@ def key_text(t: ir.Table, key: tuple[str, ...]) -> ir.StringValue:
     return parts[0] if len(parts) == 1 else ibis.literal("|").join(parts)
 
 
-def row_hash(raw: ir.Table, columns: list[str]) -> ir.IntegerValue:
-    """A content hash of the row's cells (cleaned text), for idempotent re-ingest."""
-    parts = [clean(raw[c]).fill_null("\u2400") for c in sorted(columns)]
+def row_hash(values: dict[str, ir.StringValue]) -> ir.IntegerValue:
+    """A content hash of the row's cells (trimmed text), for idempotent re-ingest."""
+    parts = [values[c].fill_null("\u2400") for c in sorted(values)]
     return ibis.literal("\u241f").join(parts).hash()
 
 
@@ -56,12 +56,13 @@ def validate(raw: ir.Table, spec: TableSpec, parents: dict[str, ir.Column]) -> V
     extras = [c for c in raw.columns if c not in spec.columns and c not in ("_file", "_line")]
     flags = {f"_c{i}": c.fails.fill_null(False) for i, c in enumerate(checks)}
     hard = [ibis._[f"_c{i}"] for i, c in enumerate(checks) if not c.warning]
+    extra_values = {c: clean(raw[c]) for c in extras}
     out = raw.select(
         **typed,
-        **{c: clean(raw[c]) for c in extras},
+        **extra_values,
         _file=raw["_file"],
         _line=raw["_line"].cast("int64"),
-        _hash=row_hash(raw, [*spec.column_names, *extras]),
+        _hash=row_hash({c: clean(raw[c]) for c in [*spec.column_names, *extras]}),
         **flags,
     )
     out = out.mutate(_bad=ibis.or_(*hard) if hard else ibis.literal(False))

@@ -26,6 +26,7 @@ from rareflow.readers.validate import (
     classify,
     flag_columns,
     key_rejects,
+    key_text,
     validate,
 )
 from rareflow.store.base import RawRead, Store
@@ -186,13 +187,18 @@ def _load_one(store: Store, read: RawRead, spec: TableSpec, table: str, tr: Tabl
     )).fillna(0).iloc[0]
     failing = [i for i, f in enumerate(flags) if stats[f] > 0]
     existing = store.table_or_none(table)
-    classified = store.materialize(
-        store.temp_name(f"{table}_cls"),
-        classify(typed.filter(~typed._bad).drop("_bad", *flags), spec, existing),
-        temp=True,
-    )
-    counts = dict(store.to_pandas(classified.group_by("_status").aggregate(n=classified.count()))
-                  .itertuples(index=False, name=None))
+    good = typed.filter(~typed._bad).drop("_bad", *flags)
+    if existing is None and _keys_unique(store, good, spec):
+        # first load of this table and no key twice: every good row is new
+        counts = {"new": int(stats["_n"] - stats["_nbad"])}
+        classified = good.mutate(_status=ibis.literal("new"), _other=ibis.null("string"),
+                                 _other_file=ibis.null("string"))
+    else:
+        classified = store.materialize(store.temp_name(f"{table}_cls"),
+                                       classify(good, spec, existing), temp=True)
+        counts = dict(store.to_pandas(
+            classified.group_by("_status").aggregate(n=classified.count())
+        ).itertuples(index=False, name=None))
     tr.read += int(stats["_n"])
     tr.loaded += int(counts.get("new", 0))
     tr.unchanged += int(counts.get("unchanged", 0))
@@ -207,6 +213,12 @@ def _load_one(store: Store, read: RawRead, spec: TableSpec, table: str, tr: Tabl
         rejects.append(checks)
     if counts.get("duplicate", 0) or counts.get("conflict", 0):
         rejects.append(key_rejects(classified, spec, table))
+
+
+def _keys_unique(store: Store, good: ir.Table, spec: TableSpec) -> bool:
+    key = key_text(good, spec.key)
+    n, distinct = store.to_pandas(good.aggregate(n=good.count(), d=key.nunique())).iloc[0]
+    return int(n) == int(distinct)
 
 
 def _record_rejects(store: Store, parts: list[ir.Table], rows: list[dict[str, Any]]) -> int:

@@ -1,0 +1,94 @@
+"""Validated ingest against a bare DuckDB load of the same files, in the same run.
+
+Generates N shipment + flow rows (default 5 million in all), then times
+`rareflow ingest` (every contract check, rejects, provenance, content hash) and a bare
+`CREATE TABLE AS SELECT * FROM read_csv(...)` of the same files. Prints the ratio
+(goal: validated ingest at >= 50% of the bare load's speed) and peak memory.
+
+    .venv/bin/python benchmarks/ingest.py [--rows 5000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from rareflow.workspace import Workspace
+
+PARTIES = 2000
+
+
+def generate(root: Path, rows: int) -> None:
+    """Half shipments, half flows, with valid references, written by DuckDB itself."""
+    root.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT 'P' || i AS party_id, 'Party ' || i AS name,
+        CASE WHEN i < 100 THEN 'CN' ELSE 'IN' END AS country,
+        CASE WHEN i < 100 THEN 'exporter' ELSE 'importer;manufacturer' END AS roles
+        FROM range({PARTIES}) t(i)) TO '{root / 'parties.csv'}' (HEADER)""")
+    half = rows // 2
+    con.execute(f"""COPY (SELECT 'D' || i AS declaration_id,
+        DATE '2024-01-01' + CAST(i % 700 AS INTEGER) AS date,
+        'P' || (i % 100) AS exporter_id, 'P' || (100 + i % 1900) AS consignee_id,
+        'P' || (100 + i % 1900) AS end_user_id, 'IN' AS destination,
+        'ndfeb_magnet' AS product, '8505111000' AS hs_code,
+        round(10 + (i % 997) * 1.5, 1) AS net_kg, NULL AS units,
+        NULL AS re_kg, NULL AS heavy_re_kg, 1000 + i % 5000 AS value_usd,
+        NULL AS licence_id, NULL AS certificate_id
+        FROM range({half}) t(i)) TO '{root / 'shipments.csv'}' (HEADER)""")
+    con.execute(f"""COPY (SELECT 'F' || i AS flow_id,
+        DATE '2024-02-01' + CAST(i % 700 AS INTEGER) AS date,
+        'P' || (100 + i % 1900) AS from_id, 'P' || (100 + (i * 7) % 1900) AS to_id,
+        NULL AS to_country, 'ndfeb_magnet' AS product, round(5 + (i % 991) * 1.1, 1) AS net_kg,
+        NULL AS units, NULL AS re_kg, 'D' || i AS source_ref, NULL AS use
+        FROM range({rows - half}) t(i)) TO '{root / 'flows.csv'}' (HEADER)""")
+
+
+def bare_load(root: Path, db: Path) -> float:
+    con = duckdb.connect(str(db))
+    t0 = time.perf_counter()
+    for name in ("parties", "shipments", "flows"):
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{root / name}.csv')")
+    elapsed = time.perf_counter() - t0
+    con.close()
+    return elapsed
+
+
+def validated_load(root: Path, db: Path) -> tuple[float, int]:
+    ws = Workspace.open(db)
+    t0 = time.perf_counter()
+    report = ws.ingest(root)
+    elapsed = time.perf_counter() - t0
+    ws.close()
+    return elapsed, sum(t.loaded for t in report.tables.values())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="rareflow-bench-"))
+    try:
+        t0 = time.perf_counter()
+        generate(tmp / "data", args.rows)
+        print(f"generated {args.rows:,} shipment+flow rows in {time.perf_counter() - t0:.1f} s")
+        bare = bare_load(tmp / "data", tmp / "bare.duckdb")
+        validated, loaded = validated_load(tmp / "data", tmp / "rareflow.duckdb")
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        print(f"bare DuckDB load:        {bare:8.2f} s  ({args.rows / bare:,.0f} rows/s)")
+        print(f"rareflow ingest:         {validated:8.2f} s  ({args.rows / validated:,.0f} rows/s,"
+              f" {loaded:,} rows loaded)")
+        print(f"speed ratio (validated / bare): {bare / validated:.2f}  (goal >= 0.50)")
+        print(f"peak memory (RSS): {peak_gib:.2f} GiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
