@@ -116,12 +116,20 @@ class Workspace:
         return self.store.to_pandas(expr.order_by(["licence_id", "date", "declaration_id"]))
 
     def analyze(self, progress: Progress | None = None) -> AnalysisResult:
+        from rareflow.accounting import run_accounting
+
+        findings = self.findings(progress)
+        if progress:
+            progress("flow accounting")
+        acc = run_accounting(self.store, self.tables())
         return AnalysisResult(
-            findings=self.findings(progress),
+            findings=sort_findings(findings + acc.findings),
             table_counts=self.table_counts(),
             rejects=self.rejects(),
             exports=self.exports(),
             licence_ledger=self.licence_ledger(),
+            balances=acc.balances,
+            attribution=acc.attribution,
         )
 
 

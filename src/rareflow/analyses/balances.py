@@ -1,0 +1,103 @@
+"""Per-party rare-earth mass balances per period, with the standard deviation of the
+residual ("unaccounted") propagated from each source's measurement uncertainty.
+
+    unaccounted = received (customs + other parties) + produced + scrap generated
+                  - sent - used in transformations - stock change
+
+Each quantity's standard deviation is `relative sd of its source x quantity`; independent
+entries add in quadrature. Defaults (`BalanceSettings`) are documented in
+docs/rules/unaccounted_material.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from rareflow.analyses.content import shipment_content
+from rareflow.analyses.flow_content import flow_content, stock_content, transformation_content
+from rareflow.analyses.tables import Tables
+
+COMPONENTS = ("received_customs", "received_flows", "produced", "scrap", "sent", "used",
+              "stock_change")
+SIGN = {"received_customs": 1, "received_flows": 1, "produced": 1, "scrap": 1, "sent": -1,
+        "used": -1, "stock_change": -1}
+
+
+@dataclass(frozen=True)
+class BalanceSettings:
+    """Relative standard deviations by source, and where the controlling country is."""
+
+    controlling_country: str = "CN"
+    sd_customs: float = 0.01  # export declarations: weighed, checked
+    sd_flows: float = 0.03  # parties' own reports of deliveries
+    sd_transformations: float = 0.03  # production records
+    sd_stocks: float = 0.05  # stock counts: loosest
+    period: str = "year"  # year, quarter or month
+
+
+def period_expr(d: ir.DateValue, period: str) -> ir.StringValue:
+    if period == "month":
+        return d.strftime("%Y-%m")
+    if period == "quarter":
+        return d.year().cast("string").concat("-Q", d.quarter().cast("string"))
+    return d.year().cast("string")
+
+
+def _part(t: ir.Table, party: ir.Value, d: ir.Value, kg: ir.Value, component: str,
+          rel_sd: float, period: str) -> ir.Table:
+    return t.select(party_id=party, period=period_expr(d.cast("date"), period),
+                    component=ibis.literal(component), kg=kg.cast("float64"),
+                    var=(kg * rel_sd) ** 2)
+
+
+def balance_entries(t: Tables, s: BalanceSettings) -> ir.Table:
+    """Long table: party_id, period, component, kg, var (one row per record and role)."""
+    ship = shipment_content(t.shipments, t.products)
+    parts = [_part(ship, ship.consignee_id, ship.date, ship.content_kg, "received_customs",
+                   s.sd_customs, s.period)]
+    f = flow_content(t)
+    if f is not None:
+        to_party = f.filter(f.to_id.notnull())
+        parts.append(_part(to_party, to_party.to_id, to_party.date, to_party.content_kg,
+                           "received_flows", s.sd_flows, s.period))
+        parts.append(_part(f, f.from_id, f.date, f.content_kg, "sent", s.sd_flows, s.period))
+    x = transformation_content(t)
+    if x is not None:
+        for comp, col in (("used", "input_kg"), ("produced", "output_kg"),
+                          ("scrap", "scrap_content_kg")):
+            parts.append(_part(x, x.party_id, x.date, x[col], comp, s.sd_transformations,
+                               s.period))
+    st = stock_content(t)
+    if st is not None:
+        parts.append(_stock_changes(st, s))
+    return ibis.union(*parts)
+
+
+def _stock_changes(st: ir.Table, s: BalanceSettings) -> ir.Table:
+    """Per party, product and period: last reported stock minus the last one before."""
+    st = st.mutate(period=period_expr(st.date.cast("date"), s.period))
+    w = ibis.window(group_by=[st.party_id, st.product, st.period], order_by=st.date.desc())
+    last = st.mutate(_rn=ibis.row_number().over(w)).filter(ibis._._rn == 0)
+    w2 = ibis.window(group_by=[last.party_id, last.product], order_by=last.period)
+    prev = last.content_kg.lag().over(w2).fill_null(0)
+    ch = last.mutate(kg=last.content_kg - prev,
+                     var=(last.content_kg * s.sd_stocks) ** 2 + (prev * s.sd_stocks) ** 2)
+    return ch.select("party_id", "period", component=ibis.literal("stock_change"),
+                     kg=ch.kg.cast("float64"), var=ch.var.cast("float64"))
+
+
+def party_balances(t: Tables, s: BalanceSettings) -> ir.Table:
+    """Wide table per party and period: each component in kg, unaccounted and its sd.
+    Parties of the controlling country are left out (their books are not in the data)."""
+    e = balance_entries(t, s)
+    aggs = {f"{c}_kg": e.kg.sum(where=e.component == c).fill_null(0) for c in COMPONENTS}
+    wide = e.group_by(["party_id", "period"]).aggregate(**aggs, _var=e.var.sum())
+    unacc = sum(SIGN[c] * wide[f"{c}_kg"] for c in COMPONENTS)
+    wide = wide.mutate(
+        received_kg=wide.received_customs_kg + wide.received_flows_kg,
+        unaccounted_kg=unacc, unaccounted_sd_kg=wide._var.sqrt(),
+    ).drop("_var")
+    home = t.parties.filter(t.parties.country == s.controlling_country).party_id
+    return wide.filter(~wide.party_id.isin(home))

@@ -1,0 +1,52 @@
+"""`unaccounted_material`: a party whose books do not close beyond what measurement error
+explains. Pure function of the balances table (one row per party and period)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from rareflow.findings import Finding
+
+RULE = "unaccounted_material"
+
+
+@dataclass(frozen=True)
+class UnaccountedSettings:
+    z_critical: float = 3.0  # about 0.13% one-sided per party: few false alarms over many
+    min_kg: float = 10.0  # material: at least this much rare-earth content
+    min_share: float = 0.05  # and at least this share of what the party received
+    high_share: float = 0.20  # high severity from this share up
+
+
+def unaccounted_findings(balances: pd.DataFrame, s: UnaccountedSettings) -> list[Finding]:
+    """Judge each party over the whole period covered (so that material received in December
+    and used in January is not a finding), citing the per-period figures."""
+    if balances.empty:
+        return []
+    b = balances.assign(var=balances.unaccounted_sd_kg ** 2)
+    g = b.groupby("party_id").agg(
+        unaccounted_kg=("unaccounted_kg", "sum"), var=("var", "sum"),
+        received_kg=("received_kg", "sum"), produced_kg=("produced_kg", "sum"),
+        first=("period", "min"), last=("period", "max"))
+    out = []
+    for party, r in g.iterrows():
+        sd = float(r["var"]) ** 0.5
+        base = float(r.received_kg)
+        kg = float(r.unaccounted_kg)
+        share = kg / base if base > 0 else None
+        z = kg / sd if sd > 0 else float("inf")
+        if kg < s.min_kg or z < s.z_critical or share is None or share < s.min_share:
+            continue
+        period = r["first"] if r["first"] == r["last"] else f"{r['first']}/{r['last']}"
+        out.append(Finding(
+            rule=RULE, severity="high" if share >= s.high_share else "medium",
+            subject_type="party", subject_id=str(party), period=period, kg=round(kg, 3),
+            share=round(share, 4), evidence=[str(party)],
+            message=(f"{party}'s books do not close: {kg:,.1f} ± {sd:,.1f} kg of rare-earth "
+                     f"content ({share:.1%} of the {base:,.1f} kg it received, {period}) "
+                     f"cannot be followed to a use, stock, scrap or onward flow "
+                     f"(z = {z:.1f})."),
+        ))
+    return out
