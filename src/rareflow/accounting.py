@@ -9,12 +9,21 @@ import pandas as pd
 
 from rareflow.analyses.attribution import absorbing_shares, destinies, flow_targets
 from rareflow.analyses.balances import BalanceSettings, party_balances
+from rareflow.analyses.capacity import CapacitySettings, capacity_findings
 from rareflow.analyses.content import shipment_content
+from rareflow.analyses.diversion import (
+    bound_parties,
+    mirror_findings,
+    prohibited_findings,
+    reexport_findings,
+    teardown_trace,
+)
 from rareflow.analyses.flow_content import flow_content, stock_content
 from rareflow.analyses.screening import restricted_matches
 from rareflow.analyses.tables import Tables
 from rareflow.analyses.unaccounted import UnaccountedSettings, unaccounted_findings
 from rareflow.findings import Finding
+from rareflow.policy import load_policy
 from rareflow.store import Store
 
 
@@ -28,13 +37,10 @@ class Accounting:
 
 def prohibited_parties(store: Store, t: Tables) -> pd.DataFrame:
     """(party_id, reason, evidence) for restricted-list matches and military contracts."""
-    parties = store.to_pandas(t.parties.select("party_id", "name", "aliases"))
     rows = []
-    if t.restricted_parties is not None:
-        rp = store.to_pandas(t.restricted_parties)
-        for m in restricted_matches(parties, rp).itertuples(index=False):
-            rows.append((m.party_id, f"matches {m.list} entry '{m.matched_name}' ({m.how})",
-                         m.entity_id))
+    for m in _matches(store, t).itertuples(index=False):
+        rows.append((m.party_id, f"matches {m.list} entry '{m.matched_name}' ({m.how})",
+                     m.entity_id))
     if t.observations is not None:
         o = t.observations
         mil = store.to_pandas(o.filter(o.kind == "military_contract").select("party_id",
@@ -44,15 +50,116 @@ def prohibited_parties(store: Store, t: Tables) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["party_id", "reason", "evidence"])
 
 
+def _matches(store: Store, t: Tables) -> pd.DataFrame:
+    if t.restricted_parties is None:
+        return pd.DataFrame(columns=["party_id", "list", "entity_id", "matched_name", "how"])
+    parties = store.to_pandas(t.parties.select("party_id", "name", "aliases"))
+    return restricted_matches(parties, store.to_pandas(t.restricted_parties))
+
+
+def restricted_party_findings(store: Store, t: Tables) -> list[Finding]:
+    """`restricted_party`: a party whose name or alias matches a restricted list."""
+    return [Finding(
+        rule="restricted_party", severity="high", subject_type="party",
+        subject_id=str(m.party_id), evidence=[str(m.party_id), str(m.entity_id)],
+        message=(f"{m.party_id} matches '{m.matched_name}' on list {m.list} "
+                 f"(entity {m.entity_id}, {m.how} match)."))
+        for m in _matches(store, t).itertuples(index=False)]
+
+
 def run_accounting(store: Store, t: Tables, bs: BalanceSettings | None = None,
-                   us: UnaccountedSettings | None = None) -> Accounting:
+                   us: UnaccountedSettings | None = None,
+                   cs: CapacitySettings | None = None) -> Accounting:
     bs = bs or BalanceSettings()
     us = us or UnaccountedSettings()
     balances = store.to_pandas(party_balances(t, bs).order_by(["party_id", "period"]))
     findings = unaccounted_findings(balances, us)
     prohibited = prohibited_parties(store, t)
     attribution = _attribution(store, t, bs, balances, set(prohibited.party_id))
+    findings += _diversion(store, t, prohibited)
+    findings += restricted_party_findings(store, t)
+    if t.capacity is not None:
+        yearly = (balances if bs.period == "year" else store.to_pandas(
+            party_balances(t, BalanceSettings(controlling_country=bs.controlling_country))))
+        findings += capacity_findings(_capacity_use(store, t, yearly), cs or CapacitySettings())
     return Accounting(balances, attribution, prohibited, findings)
+
+
+def _civil_uses(store: Store, t: Tables) -> set[str]:
+    uses = store.to_pandas(t.uses.select("use", "civil"))
+    return set(uses[uses.civil.fillna(False).astype(bool)].use)
+
+
+def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Finding]:
+    civil = _civil_uses(store, t)
+    ship = shipment_content(t.shipments, t.products)
+    ship_df = store.to_pandas(ship.select("declaration_id", "date", "consignee_id",
+                                          "end_user_id", "certificate_id", "licence_id",
+                                          "content_kg"))
+    f = flow_content(t)
+    cols = ["flow_id", "date", "from_id", "to_id", "product", "kind", "content_kg",
+            "dest_country", "from_country", "final_use", "source_ref"]
+    if f is None:
+        flows = pd.DataFrame(columns=cols)
+        edges = pd.DataFrame(columns=["from_id", "to_id"])
+    else:
+        bad = list(prohibited.party_id) or ["\u2400"]
+        notable = f.filter((f.dest_country != f.from_country) | f.to_id.isin(bad)
+                           | (f.to_id.isnull() & f.final_use.notnull()
+                              & ~f.final_use.isin(list(civil) or ["\u2400"])))
+        flows = store.to_pandas(notable.select(*cols))
+        e = f.filter(f.to_id.notnull())
+        edges = store.to_pandas(e.select("from_id", "to_id").distinct())
+    out = prohibited_findings(flows, ship_df, prohibited, civil)
+    certs = (store.to_pandas(t.certificates.select("certificate_id", "commitments"))
+             if t.certificates is not None else pd.DataFrame(columns=["certificate_id",
+                                                                     "commitments"]))
+    lics = (store.to_pandas(t.licences.select("licence_id", "conditions"))
+            if t.licences is not None else pd.DataFrame(columns=["licence_id", "conditions"]))
+    bound = bound_parties(ship_df, certs, lics, edges)
+    named = {c.certificate_id: _no_transfer(c.commitments) for c in certs.itertuples()}
+    named |= {x.licence_id: _no_transfer(x.conditions) for x in lics.itertuples()}
+    out += reexport_findings(flows, bound, named)
+    if t.trade_stats is not None:
+        hs = tuple(sorted({h for c in load_policy(None).controls for h in c.tariff_lines}
+                          | {"850511", "280530", "284690", "720299"}))
+        out += mirror_findings(store.to_pandas(t.trade_stats), hs)
+    if t.observations is not None:
+        o = t.observations
+        tear = store.to_pandas(o.filter(o.kind == "teardown"))
+        if len(tear):
+            fl = (store.to_pandas(t.flows.select("flow_id", "source_ref"))
+                  if t.flows is not None else pd.DataFrame(columns=["flow_id", "source_ref"]))
+            tr = (store.to_pandas(t.transformations.select("transformation_id", "input_ref"))
+                  if t.transformations is not None
+                  else pd.DataFrame(columns=["transformation_id", "input_ref"]))
+            out += teardown_trace(tear, fl, tr, ship_df)
+    return out
+
+
+def _no_transfer(text: object) -> set[str]:
+    if not isinstance(text, str):
+        return set()
+    return {c.split(":", 1)[1].strip().upper() for c in text.split(";")
+            if c.strip().startswith("no_transfer:")}
+
+
+def _capacity_use(store: Store, t: Tables, yearly: pd.DataFrame) -> pd.DataFrame:
+    """Per party and year: receipts, stock built and the content the declared output (or,
+    without it, the capacity) uses."""
+    c = t.capacity
+    p = t.products.select("product", "re_kg_per_unit")
+    j = c.inner_join(p, "product")
+    j = j.mutate(kg=j.units * j.re_kg_per_unit)
+    per = store.to_pandas(j.group_by(["party_id", "year", "kind"]).aggregate(kg=j.kg.sum()))
+    exp = (per.sort_values("kind", key=lambda k: k.map({"output": 0, "capacity": 1}))
+           .groupby(["party_id", "year"], as_index=False).first())
+    exp = exp.rename(columns={"kg": "expected_kg"}).assign(year=lambda d: d.year.astype(str))
+    y = yearly.rename(columns={"period": "year"})[["party_id", "year", "received_kg",
+                                                   "stock_change_kg"]]
+    m = exp.merge(y, on=["party_id", "year"], how="left").fillna(
+        {"received_kg": 0.0, "stock_change_kg": 0.0})
+    return m[["party_id", "year", "received_kg", "stock_change_kg", "expected_kg"]]
 
 
 def _attribution(store: Store, t: Tables, bs: BalanceSettings, balances: pd.DataFrame,
@@ -72,8 +179,7 @@ def _attribution(store: Store, t: Tables, bs: BalanceSettings, balances: pd.Data
     else:
         agg = f.group_by(["from_id", "to_id", "product", "kind", "final_use", "dest_country",
                           "from_country"]).aggregate(content_kg=f.content_kg.sum())
-        uses = store.to_pandas(t.uses.select("use", "civil"))
-        civil = set(uses[uses.civil.fillna(False).astype(bool)].use)
+        civil = _civil_uses(store, t)
         parties = store.to_pandas(t.parties.select("party_id", "roles"))
         edges = flow_targets(store.to_pandas(agg), parties, civil, prohibited)
     totals = balances.groupby("party_id")
