@@ -96,7 +96,7 @@ class Workspace:
         present = {n for n in Tables.__dataclass_fields__ if getattr(t, n) is not None}
         parts = []
         for rule in RULES:
-            if not set(rule.needs) <= present:
+            if rule.build is None or not set(rule.needs) <= present:
                 continue
             if progress:
                 progress(rule.name)

@@ -21,7 +21,7 @@ class Rule:
     name: str
     summary: str
     needs: tuple[str, ...]
-    build: Builder
+    build: Builder | None  # None: computed by flow accounting (rareflow.accounting)
     doc: str  # docs/rules/<name>.md
 
 
@@ -40,5 +40,34 @@ RULES: tuple[Rule, ...] = (
         needs=("certificates",),
         build=incomplete_certificates,
         doc="docs/rules/certificate_incomplete.md",
+    ),
+    Rule(
+        name="unaccounted_material",
+        summary="Rare-earth content a party received that no record follows to a use, "
+        "stock, scrap or onward flow, beyond measurement error.",
+        needs=("shipments",), build=None, doc="docs/rules/unaccounted_material.md",
+    ),
+    Rule(
+        name="capacity_mismatch",
+        summary="Receipts beyond what the declared capacity or output can use, or growing "
+        "far faster than capacity.",
+        needs=("capacity",), build=None, doc="docs/rules/capacity_mismatch.md",
+    ),
+    Rule(
+        name="unauthorised_reexport",
+        summary="Controlled material or components leaving the country of end use against a "
+        "no-re-export promise; exports beyond own production in mirror statistics.",
+        needs=("flows",), build=None, doc="docs/rules/unauthorised_reexport.md",
+    ),
+    Rule(
+        name="prohibited_end_use",
+        summary="Controlled content reaching a military use, a restricted party or a party "
+        "with a military contract; teardown finds traced back to the export.",
+        needs=("flows",), build=None, doc="docs/rules/prohibited_end_use.md",
+    ),
+    Rule(
+        name="restricted_party",
+        summary="A party whose name or alias matches a restricted list.",
+        needs=("restricted_parties",), build=None, doc="docs/rules/restricted_party.md",
     ),
 )
