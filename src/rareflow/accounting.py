@@ -73,8 +73,8 @@ def run_accounting(store: Store, t: Tables, bs: BalanceSettings | None = None,
     bs = bs or BalanceSettings()
     us = us or UnaccountedSettings()
     balances = store.to_pandas(party_balances(t, bs).order_by(["party_id", "period"]))
-    findings = unaccounted_findings(balances, us)
     prohibited = prohibited_parties(store, t)
+    findings = unaccounted_findings(balances, us, _not_judged(store, t, prohibited))
     attribution = _attribution(store, t, bs, balances, set(prohibited.party_id))
     findings += _diversion(store, t, prohibited)
     findings += restricted_party_findings(store, t)
@@ -83,6 +83,14 @@ def run_accounting(store: Store, t: Tables, bs: BalanceSettings | None = None,
             party_balances(t, BalanceSettings(controlling_country=bs.controlling_country))))
         findings += capacity_findings(_capacity_use(store, t, yearly), cs or CapacitySettings())
     return Accounting(balances, attribution, prohibited, findings)
+
+
+def _not_judged(store: Store, t: Tables, prohibited: pd.DataFrame) -> set[str]:
+    """Parties whose books `unaccounted_material` does not judge: prohibited receivers (their
+    receipts are prohibited use) and parties outside every destination country."""
+    dest = t.shipments.select("destination").distinct()
+    outside = t.parties.filter(~t.parties.country.isin(dest.destination))
+    return set(prohibited.party_id) | set(store.to_pandas(outside.select("party_id")).party_id)
 
 
 def _civil_uses(store: Store, t: Tables) -> set[str]:

@@ -65,8 +65,11 @@ def absorbing_shares(edges: pd.DataFrame, inflow: pd.Series, stock_change: pd.Se
     rows, cols, vals = [], [], []
     r_mat = np.zeros((n, len(CATEGORIES)))
     cat = {c: k for k, c in enumerate(CATEGORIES)}
+    blocked = {idx[n] for n in prohibited & set(idx)}  # whatever they hold is prohibited
     for e in edges.itertuples(index=False):
         i = idx[e.from_id]
+        if i in blocked:
+            continue
         if e.target in cat:
             r_mat[i, cat[e.target]] += e.content_kg / denom[i]
         else:
@@ -77,13 +80,10 @@ def absorbing_shares(edges: pd.DataFrame, inflow: pd.Series, stock_change: pd.Se
     q = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
     left = 1.0 - np.asarray(q.sum(axis=1)).ravel() - r_mat.sum(axis=1)
     r_mat[:, cat["unaccounted"]] += np.clip(left, 0.0, None)
-    for node in prohibited & set(idx):  # whatever a prohibited party holds is prohibited
-        i = idx[node]
-        q[i, :] = 0
-        r_mat[i, :] = 0
+    for i in blocked:
+        r_mat[i, :] = 0.0
         r_mat[i, cat["prohibited_use"]] = 1.0
-    q.eliminate_zeros()
-    return nodes, q.tocsr(), r_mat
+    return nodes, q, r_mat
 
 
 def destinies(nodes: list[str], q: sp.csr_matrix, r_mat: np.ndarray,

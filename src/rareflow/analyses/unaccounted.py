@@ -20,9 +20,13 @@ class UnaccountedSettings:
     high_share: float = 0.20  # high severity from this share up
 
 
-def unaccounted_findings(balances: pd.DataFrame, s: UnaccountedSettings) -> list[Finding]:
+def unaccounted_findings(balances: pd.DataFrame, s: UnaccountedSettings,
+                         skip: set[str] = frozenset()) -> list[Finding]:
     """Judge each party over the whole period covered (so that material received in December
-    and used in January is not a finding), citing the per-period figures."""
+    and used in January is not a finding), citing the per-period figures. `skip`: parties
+    whose receipts another rule already accounts for (prohibited receivers, parties outside
+    the destination countries, whose books the dataset does not hold)."""
+    balances = balances[~balances.party_id.isin(list(skip))]
     if balances.empty:
         return []
     b = balances.assign(var=balances.unaccounted_sd_kg ** 2)

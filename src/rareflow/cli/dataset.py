@@ -157,7 +157,7 @@ def demo(
     seed: int = typer.Option(7, "--seed", help="Random seed of the demo world."),
 ) -> None:
     """Generate the demo world (rareflow synth), analyse it, and print where the report is."""
-    from rareflow.synth import generate
+    from rareflow.world import generate
 
     data = out_dir / "data"
     generate(data, seed=seed, scenario="demo")

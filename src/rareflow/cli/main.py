@@ -22,9 +22,6 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "rareflow.cli.dataset",  # validate, ingest, analyze, demo
     "rareflow.cli.synth",  # synth
-    "rareflow.cli.reconcile",  # reconcile
-    "rareflow.cli.certificates",  # keys, certificate
-    "rareflow.cli.epcis",  # epcis
 )
 
 for _name in COMMAND_MODULES:

@@ -11,6 +11,7 @@ from rareflow.outputs.files import (
     write_findings,
     write_frame,
 )
+from rareflow.outputs.html_report import write_report
 from rareflow.workspace import AnalysisResult
 
 LEDGER_COLUMNS = ["licence_id", "declaration_id", "date", "kg", "cumulative_kg", "max_kg",
@@ -21,9 +22,6 @@ def write_outputs(result: AnalysisResult, out: Path, *, dataset: str,
                   generated_at: str) -> dict[str, Path]:
     """findings.jsonl, balances.csv, attribution.csv, rejects.csv, licence_ledger.csv and
     report.html in `out` (created if needed). Returns the paths written."""
-    from rareflow.outputs.report import write_report
-    from rareflow.outputs.report_data import ReportData
-
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in (
         "findings.jsonl", "balances.csv", "attribution.csv", "rejects.csv",
@@ -33,18 +31,5 @@ def write_outputs(result: AnalysisResult, out: Path, *, dataset: str,
     write_frame(result.attribution, ATTRIBUTION_COLUMNS, paths["attribution.csv"])
     write_frame(result.rejects, REJECT_FILE_COLUMNS, paths["rejects.csv"])
     write_frame(result.licence_ledger, LEDGER_COLUMNS, paths["licence_ledger.csv"])
-    data = ReportData(
-        title="rareflow report",
-        dataset=dataset,
-        generated_at=generated_at,
-        table_counts=result.table_counts,
-        rejects=result.rejects,
-        exports=result.exports,
-        findings=result.findings,
-        balances=result.balances,
-        attribution=None,
-        licence_ledger=result.licence_ledger,
-        notes=result.notes,
-    )
-    write_report(data, paths["report.html"])
+    write_report(result, paths["report.html"], dataset=dataset, generated_at=generated_at)
     return paths

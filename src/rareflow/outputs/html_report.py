@@ -1,0 +1,226 @@
+"""The offline HTML report: one self-contained page (plotly's JavaScript inlined once).
+
+Formatting only: every number comes from `AnalysisResult`."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from rareflow.outputs.report_style import CSS, FILTER_JS
+from rareflow.workspace import AnalysisResult
+
+CATEGORIES = ("verified_use", "in_stock", "reexported", "prohibited_use", "unaccounted")
+COLOURS = {"verified_use": "#2e7d32", "in_stock": "#1565c0", "reexported": "#ef6c00",
+           "prohibited_use": "#c62828", "unaccounted": "#6d4c41"}
+MAX_REJECTS = 200
+
+
+def e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def kg(value: float | None) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return f"{value / 1000:,.2f} t" if abs(value) >= 10_000 else f"{value:,.1f} kg"
+
+
+def pct(value: float | None) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+class _Charts:
+    """Plotly figures as HTML fragments; the library is inlined with the first only."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, fig: go.Figure) -> str:
+        self.n += 1
+        fig.update_layout(margin={"l": 60, "r": 20, "t": 40, "b": 40}, height=380,
+                          template="plotly_white")
+        return fig.to_html(full_html=False, include_plotlyjs=self.n == 1,
+                           div_id=f"chart-{self.n}", config={"displaylogo": False})
+
+
+def _table(df: pd.DataFrame, columns: dict[str, str], formats: dict | None = None,
+           table_id: str = "") -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{e(label)}</th>" for label in columns.values())
+    rows = []
+    for _, r in df.iterrows():
+        cells = "".join(f"<td>{e(formats.get(c, str)(r[c]) if c in r else '')}</td>"
+                        for c in columns)
+        rows.append(f"<tr>{cells}</tr>")
+    tid = f' id="{table_id}"' if table_id else ""
+    return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _section(title: str, body: str, anchor: str) -> str:
+    return f'<section id="{anchor}"><h2>{e(title)}</h2>{body}</section>'
+
+
+def _summary(r: AnalysisResult) -> str:
+    sev = Counter(f.severity for f in r.findings)
+    n_rej = int((r.rejects.level == "reject").sum()) if len(r.rejects) else 0
+    n_warn = len(r.rejects) - n_rej
+    cards = [("high", sev.get("high", 0)), ("medium", sev.get("medium", 0)),
+             ("low", sev.get("low", 0)), ("rows set aside", n_rej), ("warnings", n_warn)]
+    items = "".join(f'<div class="card {e(k.split()[0])}"><b>{v}</b><span>{e(k)}</span></div>'
+                    for k, v in cards)
+    rules = Counter(f.rule for f in r.findings)
+    by_rule = ", ".join(f"{e(k)}: {v}" for k, v in sorted(rules.items())) or "none"
+    return f'<div class="cards">{items}</div><p>Findings by rule: {by_rule}.</p>'
+
+
+def _exports(r: AnalysisResult, chart: _Charts) -> str:
+    ex = r.exports
+    if ex.empty:
+        return "<p>No shipments.</p>"
+    by = ex.groupby(["year", "destination"], as_index=False)[["net_kg", "re_kg", "heavy_re_kg",
+                                                               "shipments"]].sum()
+    fig = go.Figure()
+    for year, g in by.groupby("year"):
+        fig.add_bar(name=str(year), x=g.destination, y=g.re_kg / 1000)
+    fig.update_layout(barmode="group", title="Rare-earth content exported, by destination",
+                      yaxis_title="rare-earth content (t)", xaxis_title="destination")
+    table = _table(by, {"year": "year", "destination": "destination", "net_kg": "goods",
+                        "re_kg": "rare-earth content", "heavy_re_kg": "of which Dy+Tb",
+                        "shipments": "declarations"},
+                   {"net_kg": kg, "re_kg": kg, "heavy_re_kg": kg})
+    return chart(fig) + table
+
+
+def _attribution(r: AnalysisResult, chart: _Charts) -> str:
+    a = r.attribution
+    if a is None or a.empty:
+        return "<p>Not computed: needs shipments from the controlling country.</p>"
+    fig = go.Figure()
+    label = a.destination + " " + a.period.astype(str)
+    for c in CATEGORIES:
+        fig.add_bar(name=c.replace("_", " "), x=label, y=a[f"{c}_share"] * 100,
+                    marker_color=COLOURS[c])
+    fig.update_layout(barmode="stack", title="Where each destination's imports ended up",
+                      yaxis_title="share of rare-earth content released (%)")
+    sankey = _sankey(a, chart)
+    cols = {"destination": "destination", "period": "period", "released_kg": "released"}
+    fmt = {"released_kg": kg}
+    for c in CATEGORIES:
+        cols[f"{c}_kg"] = c.replace("_", " ")
+        cols[f"{c}_share"] = "share"
+        fmt[f"{c}_kg"] = kg
+        fmt[f"{c}_share"] = pct
+    note = ("<p class=note>Mass-balance allocation: each party passes on what it receives in "
+            "proportion to its documented outflows. Shares of a destination and period add "
+            "up to 100%.</p>")
+    return sankey + chart(fig) + note + _table(a, cols, fmt)
+
+
+def _sankey(a: pd.DataFrame, chart: _Charts) -> str:
+    dests = sorted(a.destination.unique())
+    labels = ["CN (exports)", *dests, *[c.replace("_", " ") for c in CATEGORIES]]
+    idx = {n: i for i, n in enumerate(labels)}
+    src, dst, val, col = [], [], [], []
+    for d in dests:
+        g = a[a.destination == d]
+        src.append(0)
+        dst.append(idx[d])
+        val.append(float(g.released_kg.sum()))
+        col.append("rgba(120,120,120,0.4)")
+        for c in CATEGORIES:
+            v = float(g[f"{c}_kg"].sum())
+            if v > 0:
+                src.append(idx[d])
+                dst.append(idx[c.replace("_", " ")])
+                val.append(v)
+                col.append(COLOURS[c])
+    fig = go.Figure(go.Sankey(node={"label": labels, "pad": 14},
+                              link={"source": src, "target": dst, "value": val, "color": col}))
+    fig.update_layout(title="Rare-earth content (kg) from the controlling country to its ends")
+    return chart(fig)
+
+
+def _balances(r: AnalysisResult) -> str:
+    b = r.balances
+    if b is None or b.empty:
+        return "<p>Not computed: needs shipments or flows.</p>"
+    b = b.assign(_abs=b.unaccounted_kg.abs()).sort_values("_abs", ascending=False).head(100)
+    b = b.assign(unacc=[f"{kg(u)} ± {kg(s)}" for u, s in zip(b.unaccounted_kg,
+                                                             b.unaccounted_sd_kg, strict=True)])
+    cols = {"party_id": "party", "period": "period", "received_kg": "received",
+            "produced_kg": "produced", "sent_kg": "sent", "used_kg": "used", "scrap_kg": "scrap",
+            "stock_change_kg": "stock change", "unacc": "unaccounted (± 1 sd)"}
+    fmt = {c: kg for c in cols if c.endswith("_kg")}
+    return ("<p class=note>Rare-earth content; the largest residuals first (100 at most); "
+            "all in balances.csv.</p>" + _table(b, cols, fmt))
+
+
+def _findings(r: AnalysisResult) -> str:
+    if not r.findings:
+        return "<p>No findings.</p>"
+    df = pd.DataFrame([f.model_dump() for f in r.findings])
+    df["evidence"] = df.evidence.map(lambda ids: ", ".join(ids))
+    cols = {"severity": "severity", "rule": "rule", "subject_type": "subject",
+            "subject_id": "id", "period": "period", "kg": "rare-earth content",
+            "share": "share", "message": "message", "evidence": "evidence"}
+    box = ('<input id="filter" placeholder="Filter findings (rule, party, text)" '
+           'oninput="filterRows(this.value)">')
+    return box + _table(df, cols, {"kg": kg, "share": pct}, table_id="findings")
+
+
+def _rejects(r: AnalysisResult) -> str:
+    rej = r.rejects
+    if rej.empty:
+        return "<p>Every row follows the contract.</p>"
+    note = (f"<p class=note>{len(rej)} in all; the first {MAX_REJECTS} shown, all in "
+            "rejects.csv.</p>" if len(rej) > MAX_REJECTS else "")
+    cols = {"file": "file", "line": "line", "column": "column", "reason": "reason",
+            "value": "value", "level": "level"}
+    return note + _table(rej.head(MAX_REJECTS), cols)
+
+
+def _ledger(r: AnalysisResult) -> str:
+    led = r.licence_ledger
+    if led is None or led.empty:
+        return "<p>No licences in the dataset.</p>"
+    cols = {"licence_id": "licence", "declaration_id": "declaration", "date": "date",
+            "kg": "goods", "cumulative_kg": "cumulative", "max_kg": "licensed",
+            "remaining_kg": "left", "status": "status"}
+    fmt = {c: kg for c in ("kg", "cumulative_kg", "max_kg", "remaining_kg")}
+    fmt["date"] = lambda d: str(d)[:10]
+    return _table(led, cols, fmt)
+
+
+def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:
+    """The whole page as a string."""
+    chart = _Charts()
+    counts = pd.DataFrame(sorted(r.table_counts.items()), columns=["table", "rows"])
+    sections = [
+        _section("Summary", _summary(r), "summary"),
+        _section("Findings", _findings(r), "findings"),
+        _section("Exports by destination and year", _exports(r, chart), "exports"),
+        _section("Where the material went", _attribution(r, chart), "attribution"),
+        _section("Party balances", _balances(r), "balances"),
+        _section("Licence ledger", _ledger(r), "ledger"),
+        _section("Dataset", _table(counts, {"table": "table", "rows": "rows stored"}),
+                 "dataset"),
+        _section("Rows set aside and warnings", _rejects(r), "rejects"),
+    ]
+    nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("summary", "Summary"), ("findings", "Findings"), ("exports", "Exports"),
+        ("attribution", "Attribution"), ("balances", "Balances"), ("ledger", "Licences"),
+        ("dataset", "Dataset"), ("rejects", "Rejects")))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>rareflow report: {e(dataset)}</title><style>{CSS}</style></head><body>"
+            f"<header><h1>rareflow report</h1><p>Dataset <code>{e(dataset)}</code> · "
+            f"generated {e(generated_at)}</p><nav>{nav}</nav></header>"
+            f"<main>{''.join(sections)}</main><script>{FILTER_JS}</script></body></html>")
+
+
+def write_report(r: AnalysisResult, path: Path, *, dataset: str, generated_at: str) -> None:
+    path.write_text(render_report(r, dataset=dataset, generated_at=generated_at), "utf-8")
