@@ -22,6 +22,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "rareflow.cli.dataset",  # validate, ingest, analyze, demo
     "rareflow.cli.synth",  # synth
+    "rareflow.cli.reconcile",  # reconcile
 )
 
 for _name in COMMAND_MODULES:
