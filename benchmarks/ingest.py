@@ -25,7 +25,8 @@ PARTIES = 2000
 
 
 def generate(root: Path, rows: int) -> None:
-    """Half shipments, half flows, with valid references, written by DuckDB itself."""
+    """Half shipments, half flows, with valid references and licences, written by DuckDB
+    itself."""
     root.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute(f"""COPY (SELECT 'P' || i AS party_id, 'Party ' || i AS name,
@@ -40,8 +41,14 @@ def generate(root: Path, rows: int) -> None:
         'ndfeb_magnet' AS product, '8505111000' AS hs_code,
         round(10 + (i % 997) * 1.5, 1) AS net_kg, NULL AS units,
         NULL AS re_kg, NULL AS heavy_re_kg, 1000 + i % 5000 AS value_usd,
-        NULL AS licence_id, NULL AS certificate_id
+        'L' || (i % 1900) AS licence_id, NULL AS certificate_id
         FROM range({half}) t(i)) TO '{root / 'shipments.csv'}' (HEADER)""")
+    # one licence per exporter/consignee pair, large enough: an honest world
+    con.execute(f"""COPY (SELECT 'L' || j AS licence_id, 'P' || (j % 100) AS exporter_id,
+        'P' || (100 + j) AS consignee_id, 'P' || (100 + j) AS end_user_id, 'IN' AS destination,
+        'ndfeb_magnet' AS product, 1e12 AS max_kg, DATE '2024-01-01' AS valid_from,
+        DATE '2026-12-31' AS valid_to, 'ev_motor' AS end_use, 'civil_use_only' AS conditions
+        FROM range(1900) t(j)) TO '{root / 'licences.csv'}' (HEADER)""")
     con.execute(f"""COPY (SELECT 'F' || i AS flow_id,
         DATE '2024-02-01' + CAST(i % 700 AS INTEGER) AS date,
         'P' || (100 + i % 1900) AS from_id, 'P' || (100 + (i * 7) % 1900) AS to_id,
@@ -53,7 +60,7 @@ def generate(root: Path, rows: int) -> None:
 def bare_load(root: Path, db: Path) -> float:
     con = duckdb.connect(str(db))
     t0 = time.perf_counter()
-    for name in ("parties", "shipments", "flows"):
+    for name in ("parties", "licences", "shipments", "flows"):
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{root / name}.csv')")
     elapsed = time.perf_counter() - t0
     con.close()

@@ -46,3 +46,27 @@ def test_spark_ingest_and_summary_match_duckdb(spark_store, example_dir: Path) -
     f = [sorted((x.rule, x.subject_id, x.message) for x in w.findings()) for w in (duck, spark)]
     assert f[0] == f[1]
     assert any(r == "licence_violation" and s == "B-NOLIC" for r, s, _ in f[0])
+
+
+def test_spark_analyze_demo_matches_duckdb(spark_store, tmp_path: Path) -> None:
+    """Every analysis of the demo world (findings, balances, attribution, network tests) is
+    the same on Spark as on DuckDB."""
+    from rareflow.world import generate
+
+    generate(tmp_path / "demo", seed=7, scenario="demo")
+    results = []
+    for ws in (Workspace.open(None), Workspace(spark_store)):
+        ws.ingest(tmp_path / "demo")
+        results.append(ws.analyze())
+    duck, spark = results
+    assert len(duck.findings) > 20
+    assert [f.model_dump() for f in duck.findings] == [f.model_dump() for f in spark.findings]
+    b_keys = ["party_id", "period"]
+    pd.testing.assert_frame_equal(_frame(duck.balances, b_keys), _frame(spark.balances, b_keys),
+                                  check_dtype=False, rtol=1e-9)
+    a_keys = ["destination", "period"]
+    pd.testing.assert_frame_equal(_frame(duck.attribution, a_keys),
+                                  _frame(spark.attribution, a_keys), check_dtype=False,
+                                  rtol=1e-9, atol=1e-6)
+    pd.testing.assert_frame_equal(duck.reconciliation, spark.reconciliation, check_dtype=False,
+                                  rtol=1e-9)

@@ -10,6 +10,11 @@ import pandas as pd
 from rareflow.analyses.attribution import absorbing_shares, destinies, flow_targets
 from rareflow.analyses.balances import BalanceSettings, party_balances
 from rareflow.analyses.capacity import CapacitySettings, capacity_findings
+from rareflow.analyses.certificate_destiny import (
+    certificate_destinies,
+    destiny_findings,
+    diverting_flows,
+)
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.diversion import (
     bound_parties,
@@ -19,6 +24,7 @@ from rareflow.analyses.diversion import (
     teardown_trace,
 )
 from rareflow.analyses.flow_content import flow_content, stock_content
+from rareflow.analyses.network_test import balance_streams, period_tests
 from rareflow.analyses.screening import restricted_matches
 from rareflow.analyses.tables import Tables
 from rareflow.analyses.unaccounted import UnaccountedSettings, unaccounted_findings
@@ -33,6 +39,7 @@ class Accounting:
     attribution: pd.DataFrame | None
     prohibited: pd.DataFrame
     findings: list[Finding]
+    reconciliation: pd.DataFrame | None = None
 
 
 def prohibited_parties(store: Store, t: Tables) -> pd.DataFrame:
@@ -73,16 +80,34 @@ def run_accounting(store: Store, t: Tables, bs: BalanceSettings | None = None,
     bs = bs or BalanceSettings()
     us = us or UnaccountedSettings()
     balances = store.to_pandas(party_balances(t, bs).order_by(["party_id", "period"]))
+    balances, reconciliation = _network_tests(store, t, bs, balances)
     prohibited = prohibited_parties(store, t)
     findings = unaccounted_findings(balances, us, _not_judged(store, t, prohibited))
     attribution = _attribution(store, t, bs, balances, set(prohibited.party_id))
     findings += _diversion(store, t, prohibited)
     findings += restricted_party_findings(store, t)
+    if bs.period == "year":
+        findings += _certificate_destiny(store, t, balances, set(prohibited.party_id))
     if t.capacity is not None:
         yearly = (balances if bs.period == "year" else store.to_pandas(
             party_balances(t, BalanceSettings(controlling_country=bs.controlling_country))))
         findings += capacity_findings(_capacity_use(store, t, yearly), cs or CapacitySettings())
-    return Accounting(balances, attribution, prohibited, findings)
+    return Accounting(balances, attribution, prohibited, findings, reconciliation)
+
+
+def _network_tests(store: Store, t: Tables, bs: BalanceSettings, balances: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each period's balance network reconciled under "nothing unaccounted": the residual sd
+    from (A V A')_ii (a flow between two parties is one measurement in both balances;
+    transformations cancel inside a party), the nodal test per party, the global test."""
+    streams = store.to_pandas(balance_streams(t, bs))
+    nodes, glob = period_tests(streams)
+    if nodes.empty:
+        return balances.assign(nodal_z=float("nan"), nodal_p=float("nan")), glob
+    m = balances.merge(nodes[["party_id", "period", "residual_sd_kg", "nodal_z", "nodal_p"]],
+                       on=["party_id", "period"], how="left")
+    m["unaccounted_sd_kg"] = m.residual_sd_kg.fillna(m.unaccounted_sd_kg)
+    return m.drop(columns="residual_sd_kg"), glob
 
 
 def _not_judged(store: Store, t: Tables, prohibited: pd.DataFrame) -> set[str]:
@@ -142,6 +167,43 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Findin
                   if t.transformations is not None
                   else pd.DataFrame(columns=["transformation_id", "input_ref"]))
             out += teardown_trace(tear, fl, tr, ship_df)
+    return out
+
+
+def _certificate_destiny(store: Store, t: Tables, balances: pd.DataFrame,
+                         prohibited: set[str]) -> list[Finding]:
+    """`certificate_violated` where a certificate's goods, followed year by year through the
+    flow graph, end re-exported or in a prohibited use against its commitments."""
+    f = flow_content(t)
+    if f is None or t.certificates is None:
+        return []
+    ship = shipment_content(t.shipments, t.products)
+    ship = ship.filter(ship.certificate_id.notnull())
+    src = store.to_pandas(ship.group_by(
+        certificate_id=ship.certificate_id, year=ship.date.cast("date").year().cast("string"),
+        node=ship.consignee_id).aggregate(content_kg=ship.content_kg.sum()))
+    if src.empty:
+        return []
+    f = f.mutate(year=f.date.cast("date").year().cast("string"))
+    f = f.filter(f.year.isin(sorted(set(src.year))))
+    keys = ["year", "from_id", "to_id", "product", "kind", "final_use", "dest_country",
+            "from_country"]
+    agg = store.to_pandas(f.group_by(keys).aggregate(content_kg=f.content_kg.sum()))
+    civil = _civil_uses(store, t)
+    bad = sorted(prohibited) or ["\u2400"]
+    notable = f.filter((f.dest_country != f.from_country) | f.to_id.isin(bad)
+                       | (f.to_id.isnull() & f.final_use.notnull()))
+    notable = store.to_pandas(notable.select("flow_id", *keys))
+    parties = store.to_pandas(t.parties.select("party_id", "roles"))
+    certs = store.to_pandas(t.certificates.select("certificate_id", "commitments"))
+    commitments = dict(zip(certs.certificate_id, certs.commitments, strict=True))
+    out: list[Finding] = []
+    for year, sources in src.groupby("year", sort=True):
+        flows = agg[agg.year == year]
+        inflow = balances[balances.period == year].groupby("party_id").received_kg.sum()
+        dest, reached = certificate_destinies(flows, parties, inflow, sources, civil, prohibited)
+        div = diverting_flows(notable[notable.year == year], parties, civil, prohibited)
+        out += destiny_findings(str(year), dest, reached, div, commitments)
     return out
 
 

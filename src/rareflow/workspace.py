@@ -26,6 +26,9 @@ Progress = Callable[[str], None]
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
+_KEY_DATES = ("valid_from", "valid_to", "revoked_on")
+
+
 @dataclass
 class AnalysisResult:
     """Everything `analyze` computed, ready for the outputs layer."""
@@ -36,6 +39,8 @@ class AnalysisResult:
     exports: pd.DataFrame
     licence_ledger: pd.DataFrame | None = None
     balances: pd.DataFrame | None = None
+    reconciliation: pd.DataFrame | None = None
+    decisions: pd.DataFrame | None = None
     attribution: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -107,7 +112,26 @@ class Workspace:
         if parts:
             df = self.store.to_pandas(ibis.union(*parts))
             rows = df.to_dict("records")
-        return sort_findings([_finding(r) for r in rows])
+        found = [_finding(r) for r in rows]
+        if t.certificates is not None:
+            if progress:
+                progress("certificate documents")
+            found += self._certificate_documents(t)
+        return sort_findings(found)
+
+    def _certificate_documents(self, t: Tables) -> list[Finding]:
+        from rareflow.analyses.certificate_documents import document_findings
+
+        cols = ["certificate_id", "document_hash", "issued", "end_user_id", "signatory_name",
+                "endorsement_authority", "endorsement_ref", "n_proofs", "document"]
+        docs = self.store.to_pandas(t.certificates.select(*cols))
+        keys = None
+        if t.keys is not None:
+            k = self.store.to_pandas(t.keys)
+            keys = [{c: (None if pd.isna(v) else str(v)[:10] if c in _KEY_DATES else v)
+                     for c, v in row.items()} for row in k.to_dict("records")]
+        parties = self.store.to_pandas(t.parties.select("party_id", "roles"))
+        return document_findings(docs, keys, parties)
 
     def licence_ledger(self) -> pd.DataFrame | None:
         expr = licence_ledger(self.tables())
@@ -122,15 +146,23 @@ class Workspace:
         if progress:
             progress("flow accounting")
         acc = run_accounting(self.store, self.tables())
-        return AnalysisResult(
+        result = AnalysisResult(
             findings=sort_findings(findings + acc.findings),
             table_counts=self.table_counts(),
             rejects=self.rejects(),
             exports=self.exports(),
             licence_ledger=self.licence_ledger(),
             balances=acc.balances,
+            reconciliation=acc.reconciliation,
             attribution=acc.attribution,
         )
+        if self.tables().applications is not None:
+            from rareflow.assessment import decide_applications
+
+            if progress:
+                progress("licence applications")
+            result.decisions = decide_applications(self, result)
+        return result
 
 
 def _clean(v: object) -> object:

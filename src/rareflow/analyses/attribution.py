@@ -19,30 +19,31 @@ import scipy.sparse.linalg as spla
 CATEGORIES = ("verified_use", "in_stock", "reexported", "prohibited_use", "unaccounted")
 
 
+def target_of(r: object, roles: dict[str, str], civil_uses: set[str],
+              prohibited: set[str]) -> str:
+    """Where one flow goes: a party id, or one of the absorbing categories."""
+    to_id = r.to_id if isinstance(r.to_id, str) else None
+    leaves = r.dest_country != r.from_country
+    if to_id and to_id in prohibited:
+        return "prohibited_use"
+    if leaves:
+        return "reexported" if r.kind in ("material", "component") else "verified_use"
+    if to_id is None:
+        use = r.final_use if isinstance(r.final_use, str) else None
+        return "prohibited_use" if use and use not in civil_uses else "verified_use"
+    if r.product == "magnet_scrap" and "recycler" in roles.get(to_id, ""):
+        return "verified_use"
+    return to_id
+
+
 def flow_targets(flows: pd.DataFrame, parties: pd.DataFrame, civil_uses: set[str],
                  prohibited: set[str]) -> pd.DataFrame:
     """Aggregated flows (from_id, to_id, to_country, product kind, final_use, dest_country,
-    from_country, content_kg) -> (from_id, target, kind, content_kg) where target is a party
+    from_country, content_kg) -> (from_id, target, content_kg) where target is a party
     id or one of the absorbing categories."""
     roles = dict(zip(parties.party_id, parties.roles.fillna(""), strict=True))
-    out = []
-    for r in flows.itertuples(index=False):
-        to_id = r.to_id if isinstance(r.to_id, str) else None
-        leaves = r.dest_country != r.from_country
-        if to_id and to_id in prohibited:
-            target = "prohibited_use"
-        elif to_id is None and leaves:
-            target = "reexported" if r.kind in ("material", "component") else "verified_use"
-        elif to_id is None:
-            use = r.final_use if isinstance(r.final_use, str) else None
-            target = "prohibited_use" if use and use not in civil_uses else "verified_use"
-        elif leaves:
-            target = "reexported" if r.kind in ("material", "component") else "verified_use"
-        elif r.product == "magnet_scrap" and "recycler" in roles.get(to_id, ""):
-            target = "verified_use"
-        else:
-            target = to_id
-        out.append((r.from_id, target, r.content_kg))
+    out = [(r.from_id, target_of(r, roles, civil_uses, prohibited), r.content_kg)
+           for r in flows.itertuples(index=False)]
     df = pd.DataFrame(out, columns=["from_id", "target", "content_kg"])
     return df.groupby(["from_id", "target"], as_index=False).content_kg.sum()
 

@@ -71,11 +71,11 @@ def balance_entries(t: Tables, s: BalanceSettings) -> ir.Table:
                                s.period))
     st = stock_content(t)
     if st is not None:
-        parts.append(_stock_changes(st, s))
+        parts.append(stock_changes(st, s))
     return ibis.union(*parts)
 
 
-def _stock_changes(st: ir.Table, s: BalanceSettings) -> ir.Table:
+def stock_changes(st: ir.Table, s: BalanceSettings) -> ir.Table:
     """Per party, product and period: last reported stock minus the last one before."""
     st = st.mutate(period=period_expr(st.date.cast("date"), s.period))
     w = ibis.window(group_by=[st.party_id, st.product, st.period], order_by=st.date.desc())

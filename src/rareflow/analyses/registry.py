@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import ibis.expr.types as ir
 
+from rareflow.analyses.certificate_use import certificate_violations, revoked_presented
 from rareflow.analyses.certificates import incomplete_certificates
 from rareflow.analyses.licences import licence_violations
 from rareflow.analyses.tables import Tables
@@ -40,6 +41,24 @@ RULES: tuple[Rule, ...] = (
         needs=("certificates",),
         build=incomplete_certificates,
         doc="docs/rules/certificate_incomplete.md",
+    ),
+    Rule(
+        name="certificate_violated",
+        summary="A certificate drawn beyond its quantity, used outside its validity or for "
+        "goods it does not cover, or whose goods were traced to a re-export, a transfer or "
+        "a prohibited use against its commitments.",
+        needs=("certificates", "shipments"),
+        build=certificate_violations,
+        doc="docs/rules/certificate_violated.md",
+    ),
+    Rule(
+        name="certificate_forged",
+        summary="A certificate whose proof fails, whose key is unknown, foreign or revoked, "
+        "that was revoked, whose number another party or other content uses, or an unsigned "
+        "letter with forgery indicators.",
+        needs=("certificates", "shipments"),
+        build=revoked_presented,
+        doc="docs/rules/certificate_forged.md",
     ),
     Rule(
         name="unaccounted_material",

@@ -93,7 +93,7 @@ def validate(
 def ingest_cmd(
     directory: Path = typer.Argument(..., help="Dataset folder (one file per table)."),
     db: Path | None = typer.Option(None, "--db", help="DuckDB file to load into "
-                                   "[default: DIR/rareflow.duckdb]."),
+                                   "\\[default: DIR/rareflow.duckdb]."),
 ) -> None:
     """Load a dataset into the store (a DuckDB file), after checking it.
 
@@ -137,9 +137,9 @@ def run_analyze(directory: Path, out_dir: Path, db: Path | None,
 def analyze(
     directory: Path = typer.Argument(..., help="Dataset folder (one file per table)."),
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for the outputs."),
-    db: Path | None = typer.Option(None, "--db", help="DuckDB file [default: "
+    db: Path | None = typer.Option(None, "--db", help="DuckDB file \\[default: "
                                    "DIR/rareflow.duckdb]."),
-    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML [default: the "
+    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML \\[default: the "
                                        "one rareflow ships]."),
 ) -> None:
     """Ingest a dataset and write findings.jsonl, balances.csv, attribution.csv,

@@ -22,7 +22,10 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "rareflow.cli.dataset",  # validate, ingest, analyze, demo
     "rareflow.cli.synth",  # synth
+    "rareflow.cli.epcis",  # epcis
     "rareflow.cli.reconcile",  # reconcile
+    "rareflow.cli.certificates",  # keys, certificate
+    "rareflow.cli.assess",  # assess
 )
 
 for _name in COMMAND_MODULES:

@@ -10,7 +10,10 @@ import pandas as pd
 from rareflow.findings import FINDING_COLUMNS, Finding
 
 BALANCE_COLUMNS = ["party_id", "period", "received_kg", "produced_kg", "sent_kg", "used_kg",
-                   "scrap_kg", "stock_change_kg", "unaccounted_kg", "unaccounted_sd_kg"]
+                   "scrap_kg", "stock_change_kg", "unaccounted_kg", "unaccounted_sd_kg",
+                   "nodal_z", "nodal_p"]
+RECONCILIATION_COLUMNS = ["period", "statistic", "dof", "p_value", "gross_error", "nodes",
+                          "streams"]
 ATTRIBUTION_COLUMNS = ["destination", "period", "released_kg", "verified_use_kg",
                        "in_stock_kg", "reexported_kg", "prohibited_use_kg", "unaccounted_kg",
                        "verified_use_share", "in_stock_share", "reexported_share",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from rareflow.outputs.decisions_report import decisions_section
 from rareflow.outputs.report_style import CSS, FILTER_JS
 from rareflow.workspace import AnalysisResult
 
@@ -155,9 +156,27 @@ def _balances(r: AnalysisResult) -> str:
     cols = {"party_id": "party", "period": "period", "received_kg": "received",
             "produced_kg": "produced", "sent_kg": "sent", "used_kg": "used", "scrap_kg": "scrap",
             "stock_change_kg": "stock change", "unacc": "unaccounted (± 1 sd)"}
+    cols["nodal_z"] = "nodal z"
     fmt = {c: kg for c in cols if c.endswith("_kg")}
-    return ("<p class=note>Rare-earth content; the largest residuals first (100 at most); "
-            "all in balances.csv.</p>" + _table(b, cols, fmt))
+    fmt["nodal_z"] = lambda z: "" if pd.isna(z) else f"{z:+.1f}"
+    return (_global_tests(r) + "<p class=note>Rare-earth content; the largest residuals first "
+            "(100 at most); all in balances.csv. ± 1 standard deviation from the sources' "
+            "measurement uncertainty; nodal z = residual / sd.</p>" + _table(b, cols, fmt))
+
+
+def _global_tests(r: AnalysisResult) -> str:
+    g = r.reconciliation
+    if g is None or g.empty:
+        return ""
+    g = g.assign(verdict=["books do not close (gross error at 5%)" if x else "consistent"
+                          for x in g.gross_error])
+    cols = {"period": "period", "statistic": "chi-square", "dof": "degrees of freedom",
+            "p_value": "p-value", "verdict": "global test", "nodes": "parties",
+            "streams": "streams"}
+    fmt = {"statistic": lambda v: f"{v:,.2f}", "p_value": lambda v: f"{v:.3g}"}
+    return ("<h3>Global test per period</h3><p class=note>Each period's network reconciled "
+            "under the hypothesis that nothing is unaccounted (weighted least squares); "
+            "reconciliation.csv.</p>" + _table(g, cols, fmt))
 
 
 def _findings(r: AnalysisResult) -> str:
@@ -207,6 +226,7 @@ def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:
         _section("Where the material went", _attribution(r, chart), "attribution"),
         _section("Party balances", _balances(r), "balances"),
         _section("Licence ledger", _ledger(r), "ledger"),
+        *([decisions_section(r.decisions)] if r.decisions is not None else []),
         _section("Dataset", _table(counts, {"table": "table", "rows": "rows stored"}),
                  "dataset"),
         _section("Rows set aside and warnings", _rejects(r), "rejects"),
@@ -214,6 +234,7 @@ def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:
     nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("summary", "Summary"), ("findings", "Findings"), ("exports", "Exports"),
         ("attribution", "Attribution"), ("balances", "Balances"), ("ledger", "Licences"),
+        ("decisions", "Applications"),
         ("dataset", "Dataset"), ("rejects", "Rejects")))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>rareflow report: {e(dataset)}</title><style>{CSS}</style></head><body>"

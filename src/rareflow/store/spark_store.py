@@ -45,7 +45,10 @@ class SparkStore(Store):
         return self.con.table(name)
 
     def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
-        df = self.session.createDataFrame(data.to_pandas(), schema=_spark_schema(data.schema))
+        # rows, not pandas: pandas 3 turns a missing string into NaN, which Spark then
+        # stores as the text "NaN" instead of a null
+        rows = [tuple(r.values()) for r in data.to_pylist()]
+        df = self.session.createDataFrame(rows, schema=_spark_schema(data.schema))
         df.createOrReplaceTempView(name)
         return self.con.table(name)
 

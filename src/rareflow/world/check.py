@@ -17,11 +17,15 @@ class PlantedCheck:
 
 
 def explains(case: dict, f: Finding) -> bool:
-    """A finding explains a planted case when the rule matches and it names the case's
-    subject, as its subject or among its evidence ids."""
+    """A finding explains a planted case when the rule matches, it names the case's subject
+    (as its subject or among its evidence ids) and, where the case lists evidence other than
+    its subject, it cites at least one of those ids (in its evidence or its message)."""
     if f.rule != case["rule"]:
         return False
-    return case["subject_id"] == f.subject_id or case["subject_id"] in f.evidence
+    if case["subject_id"] != f.subject_id and case["subject_id"] not in f.evidence:
+        return False
+    others = [e for e in case.get("evidence", []) if e != case["subject_id"]]
+    return not others or any(e in f.evidence or e in f.message for e in others)
 
 
 def check_planted(cases: Iterable[dict], findings: Iterable[Finding],

@@ -1,0 +1,124 @@
+"""Certificate verification against bare Ed25519, in the same run.
+
+Signs N distinct end-user certificates (default 100,000), each with a proof set (end user +
+endorsing authority, eddsa-jcs-2022), then times `verify_certificate` over all of them
+(keys table, revocations table, @context and validity checks included) and, as the
+baseline, bare `Ed25519PublicKey.verify` over the same signatures and messages (the
+64-byte hash data of each proof). One process, one thread: figures are per core.
+Goal: >= 5,000 verifications/s/core.
+
+    .venv/bin/python benchmarks/certificates.py [--n 100000] [--chunk 2000]
+
+The bare baseline runs chunk by chunk right after the verifications of the same chunk, so
+that both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import time
+
+import orjson
+
+from rareflow.vc import KeyPair, sign_credential
+from rareflow.vc import eddsa_jcs as jcs
+from rareflow.vc.multikey import public_key
+from rareflow.vc.trust import index_keys, index_revocations, verify_certificate
+from rareflow.world.certs import certificate
+
+END_USERS, AUTHORITIES = 200, 5
+
+
+def _key(name: str) -> KeyPair:
+    return KeyPair.from_seed(hashlib.sha256(f"bench-certificates:{name}".encode()).digest())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100_000, help="certificates (2 proofs each)")
+    ap.add_argument("--chunk", type=int, default=2_000, help="certificates kept in memory")
+    args = ap.parse_args()
+
+    users = [(f"P-IN-{i:04d}", _key(f"user{i}")) for i in range(END_USERS)]
+    auths = [(f"GOV-{i}", _key(f"auth{i}")) for i in range(AUTHORITIES)]
+    keys = [{"key_id": kp.verification_method, "controller": who,
+             "public_key_multibase": kp.public_multibase, "valid_from": "2024-01-01",
+             "valid_to": "2027-12-31", "revoked_on": None} for who, kp in users + auths]
+    revocations = [{"certificate_id": f"EUC-B-{i:07d}", "date": "2025-01-01",
+                    "reason": "benchmark"} for i in range(0, args.n, 997)]
+
+    # Bulk use: index the tables once (verify_certificate also takes the rows themselves,
+    # and then scans them on each call: timed separately on the first chunk below)
+    key_index, rev_index = index_keys(keys), index_revocations(revocations)
+    rows_s = rows_n = 0
+    sign_s = verify_s = 0.0
+    valid = invalid = 0
+    bare_s = 0.0
+    proofs = 0
+    for start in range(0, args.n, args.chunk):
+        docs = []
+        t0 = time.perf_counter()
+        for i in range(start, min(start + args.chunk, args.n)):
+            who, eu = users[i % END_USERS]
+            gov_id, gov = auths[i % AUTHORITIES]
+            doc = certificate(f"EUC-B-{i:07d}", exporter=f"P-CN-{i % 37:03d}", importer=who,
+                              end_user=who, country="IN", year=2025, max_kg=100 + i % 9000,
+                              use="ev_motor", description=f"traction motors, lot {i}",
+                              site="Pune", authority=gov_id)
+            doc = sign_credential(doc, eu, "2025-01-10T09:00:00Z")
+            docs.append(orjson.dumps(sign_credential(doc, gov, "2025-01-11T10:00:00Z")))
+        sign_s += time.perf_counter() - t0
+
+        parsed = [json.loads(d) for d in docs]  # as read from files; not timed
+        # the baseline's inputs: the same public keys, signatures and signed bytes
+        baseline = [(public_key(proof["verificationMethod"].split("#")[1]),
+                     jcs.decode_proof_value(proof["proofValue"]), jcs.hash_data(doc, proof))
+                    for doc in parsed for proof in doc["proof"]]
+        proofs += len(baseline)
+
+        if start == 0:
+            t0 = time.perf_counter()
+            for doc in parsed:
+                verify_certificate(doc, keys, revocations, on_date="2025-06-01")
+            rows_s, rows_n = time.perf_counter() - t0, len(parsed)
+
+        t0 = time.perf_counter()
+        for doc in parsed:
+            v = verify_certificate(doc, key_index, rev_index, on_date="2025-06-01")
+            if v.valid:
+                valid += 1
+            else:
+                invalid += 1
+        verify_s += time.perf_counter() - t0
+
+        # baseline right after, chunk by chunk, so that both see the same machine load
+        t0 = time.perf_counter()
+        for pub, sig, msg in baseline:
+            pub.verify(sig, msg)
+        bare_s += time.perf_counter() - t0
+
+    n = args.n
+    expected_invalid = len(revocations)
+    print(f"python {platform.python_version()} on {platform.machine()}, 1 core")
+    print(f"certificates: {n:,} ({proofs:,} proofs), valid {valid:,}, invalid {invalid:,} "
+          f"(expected {expected_invalid:,} revoked)")
+    print(f"sign:      {n / sign_s:10,.0f} certificates/s  ({2 * n / sign_s:,.0f} proofs/s)")
+    print(f"verify:    {n / verify_s:10,.0f} certificates/s/core "
+          f"({proofs / verify_s:,.0f} proofs/s/core)")
+    print(f"  (tables passed as {len(keys)} + {len(revocations)} plain rows, scanned per call: "
+          f"{rows_n / rows_s:,.0f} certificates/s)")
+    print(f"baseline:  {proofs / bare_s:10,.0f} bare Ed25519 verifications/s/core")
+    print(f"ratio:     {bare_s / verify_s:10.2f} (proofs/s of full certificate checks / bare "
+          "Ed25519 verifications/s, same signatures)")
+    goal = 5_000
+    print(f"goal:      >= {goal:,} verifications/s/core: proofs "
+          f"{'met' if proofs / verify_s >= goal else 'NOT met'}, certificates "
+          f"{'met' if n / verify_s >= goal else 'NOT met'}")
+    assert invalid == expected_invalid, "benchmark certificates should all verify"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""`rareflow keys new` and `rareflow certificate sign|verify`: Ed25519 keys and
+eddsa-jcs-2022 proofs on end-user certificates (see docs/commands/keys.md and
+docs/commands/certificate.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import stat
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from rareflow.errors import RareflowError, UnreadableFileError
+
+# emoji=False: a did:key contains ":key:", which rich would render as an emoji
+console = Console(stderr=True, emoji=False, highlight=False)
+out = Console(emoji=False, highlight=False)
+
+keys_app = typer.Typer(name="keys", no_args_is_help=True,
+                       help="Create Ed25519 signing keys (Multikey, did:key) for certificates.")
+certificate_app = typer.Typer(name="certificate", no_args_is_help=True,
+                              help="Sign end-user certificates (eddsa-jcs-2022 proofs) and "
+                                   "verify them against the keys and revocations tables.")
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_UNREADABLE) -> typer.Exit:
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+# --- files ----------------------------------------------------------------------------------
+
+def _write_private(path: Path, data: bytes, *, force: bool) -> None:
+    """Write `data` to `path` as a 0o600 file that never exists with other content or
+    looser permissions: a private temporary file in the same folder, then an atomic
+    link (no overwrite) or rename (--force)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)  # atomic, and fails if the path exists
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: exclusive create instead
+            fd2 = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd2, "wb") as f:
+                f.write(data)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _write_public(path: Path, text: str) -> None:
+    """Replace `path` atomically (a reader never sees half a document)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableFileError(str(path), f"{what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnreadableFileError(str(path), f"{what}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UnreadableFileError(str(path), f"{what} is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UnreadableFileError(str(path), f"{what} is not a JSON object")
+    return data
+
+
+def _read_table(path: Path, required: tuple[str, ...]) -> list[dict]:
+    """A contract table as rows (CSV or Parquet); empty cells are None."""
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            rows = pq.read_table(path).to_pylist()
+            columns = set(rows[0]) if rows else set(pq.read_schema(path).names)
+        else:
+            with path.open(newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f)
+                rows = [{k: (v if v != "" else None) for k, v in r.items()}
+                        for r in reader]
+                columns = set(reader.fieldnames or ())
+    except FileNotFoundError:
+        raise UnreadableFileError(str(path), "file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise UnreadableFileError(str(path), str(exc)) from None
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise UnreadableFileError(str(path), f"missing column(s) {', '.join(missing)}")
+    return rows
+
+
+def _load_key(path: Path):
+    from rareflow.vc import KeyPair
+
+    data = _read_json(path, "key file")
+    secret = data.get("secretKeyMultibase") or data.get("privateKeyMultibase")
+    if not isinstance(secret, str):
+        raise UnreadableFileError(str(path), "no secretKeyMultibase in the key file")
+    try:
+        key = KeyPair.from_secret_multibase(secret)
+    except ValueError as exc:
+        raise UnreadableFileError(str(path), f"secretKeyMultibase: {exc}") from None
+    public = data.get("publicKeyMultibase")
+    if public is not None and public != key.public_multibase:
+        raise UnreadableFileError(str(path), "publicKeyMultibase does not match the secret key")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        console.print(f"[yellow]warning:[/yellow] {escape(str(path))} is readable by others "
+                      f"(mode {mode:o}); chmod 600 it")
+    return key
+
+
+# --- keys new -------------------------------------------------------------------------------
+
+@keys_app.command("new")
+def keys_new(
+    out_file: Path = typer.Option(..., "--out", "-o", help="Secret key file to create "
+                                  "(JSON, mode 600)."),
+    controller: str | None = typer.Option(None, "--controller", help="Party that controls "
+                                          "the key (its party_id or authority code), "
+                                          "recorded in the file for the keys table."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing key file."),
+) -> None:
+    """Create an Ed25519 key pair and write it to KEYFILE, readable by you only.
+
+    Prints the public key and the verification method (the keys table's
+    public_key_multibase and key_id), never the secret. Exit status: 0 written, 2 the
+    file exists (without --force) or cannot be written."""
+    from rareflow.vc import KeyPair
+
+    if out_file.exists() and not force:
+        raise _fail(f"{out_file} exists: not overwritten (use --force to replace it)")
+    key = KeyPair.generate()
+    record = {"type": "Multikey", "controller": controller,
+              "verificationMethod": key.verification_method,
+              "publicKeyMultibase": key.public_multibase,
+              "secretKeyMultibase": key.secret_multibase}
+    try:
+        _write_private(out_file, (json.dumps(record, indent=2) + "\n").encode(), force=force)
+    except FileExistsError:
+        raise _fail(f"{out_file} exists: not overwritten (use --force to replace it)") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {out_file}: {exc.strerror or exc}") from None
+    out.print(f"publicKeyMultibase: {key.public_multibase}", soft_wrap=True)
+    out.print(f"verificationMethod: {key.verification_method}", soft_wrap=True)
+    console.print(f"secret key written to {escape(str(out_file))} (mode 600); add the key to "
+                  "the keys table with its controller before using it", soft_wrap=True)
+
+
+# --- certificate sign -----------------------------------------------------------------------
+
+def _created(value: str | None) -> str:
+    if value is None:
+        return datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO 8601 date-time such as 2025-03-01T09:00:00Z",
+                                 param_hint="--created") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("give a time zone (e.g. a trailing Z for UTC)",
+                                 param_hint="--created")
+    return value
+
+
+@certificate_app.command("sign")
+def sign(
+    in_file: Path = typer.Argument(..., help="Certificate to sign (VC 2.0 JSON)."),
+    key_file: Path = typer.Option(..., "--key", "-k", help="Secret key file from "
+                                  "`rareflow keys new`."),
+    out_file: Path | None = typer.Option(None, "--out", "-o", help="Where to write the signed "
+                                         "certificate [default: standard output]."),
+    created: str | None = typer.Option(None, "--created", help="The proof's creation time, "
+                                       "ISO 8601 with a time zone [default: now, UTC]."),
+) -> None:
+    """Add an eddsa-jcs-2022 proof to a certificate.
+
+    A certificate that already carries proofs gets one more: a proof set, as when the end
+    user signs and the endorsing authority then signs too. Each proof signs the document
+    without the proofs. Exit status: 0 signed, 1 already signed by this key, 2 unreadable
+    input or key, or a document JCS cannot canonicalise."""
+    from rareflow.vc import eddsa_jcs, sign_credential
+
+    when = _created(created)
+    try:
+        doc = _read_json(in_file, "certificate")
+        key = _load_key(key_file)
+    except RareflowError as exc:
+        raise _fail(exc.message, exc.exit_code) from None
+    existing = eddsa_jcs.proofs(doc)
+    if any(isinstance(p, dict) and p.get("verificationMethod") == key.verification_method
+           for p in existing):
+        raise _fail(f"{in_file} already carries a proof by {key.verification_method}",
+                    EXIT_INVALID)
+    try:
+        signed = sign_credential(doc, key, when)
+    except (ValueError, TypeError) as exc:
+        raise _fail(f"cannot sign {in_file}: {exc}") from None
+    text = json.dumps(signed, indent=2, ensure_ascii=False) + "\n"
+    if out_file is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        _write_public(out_file, text)
+    except OSError as exc:
+        raise _fail(f"cannot write {out_file}: {exc.strerror or exc}") from None
+    console.print(f"proof {len(existing) + 1} added by {escape(key.verification_method)} "
+                  f"-> {escape(str(out_file))}", soft_wrap=True)
+
+
+# --- certificate verify ---------------------------------------------------------------------
+
+def _show(path: Path, result) -> None:
+    title = result.certificate_id or str(path)
+    if result.valid:
+        out.print(f"[green]VALID[/green] {escape(title)} as of {result.on_date}")
+    else:
+        out.print(f"[red]INVALID[/red] {escape(title)} as of {result.on_date}: "
+                  f"{', '.join(result.codes)}", soft_wrap=True)
+    for p in result.proofs:
+        who = (f"{p.controller or '?'} ({p.role or 'not entitled'})" if result.keys_checked
+               else "controller unchecked")
+        sig = "[green]signature ok[/green]" if p.signature_valid else "[red]signature fails[/red]"
+        if not result.keys_checked:
+            trust = "[yellow]key unchecked[/yellow]"
+        else:
+            trust = "[green]trusted[/green]" if p.trusted else "[red]not trusted[/red]"
+        out.print(f"  proof {p.index}: {escape(who)}, created {escape(p.created or '-')}, "
+                  f"{sig}, {trust}", soft_wrap=True)
+        out.print(f"    {escape(p.verification_method or '(no verificationMethod)')}",
+                  soft_wrap=True)
+    for r in result.reasons:
+        out.print(f"  [red]{r.code}[/red]: {escape(r.message)}", soft_wrap=True)
+    for note in result.notes:
+        out.print(f"  [yellow]note[/yellow]: {escape(note)}", soft_wrap=True)
+
+
+@certificate_app.command("verify")
+def verify(
+    file: Path = typer.Argument(..., help="Signed certificate (VC 2.0 JSON)."),
+    keys: Path | None = typer.Option(None, "--keys", help="The keys table (CSV or Parquet) "
+                                     "[default: none: check each proof against its did:key, "
+                                     "controllers unchecked]."),
+    revocations: Path | None = typer.Option(None, "--revocations", help="The revocations "
+                                            "table (CSV or Parquet)."),
+    status_list: list[Path] | None = typer.Option(None, "--status-list", help="A Bitstring "
+                                                  "Status List credential (JSON) the "
+                                                  "certificate refers to; repeatable."),
+    on_date: str | None = typer.Option(None, "--date", help="Check as of this day, "
+                                       "YYYY-MM-DD [default: today, UTC]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Verify a certificate's proofs, keys, revocation, @context and validity period.
+
+    Exit status: 0 valid, 1 invalid (every reason is listed), 2 a file that cannot be
+    read (the message names it)."""
+    from rareflow.vc.trust import verify_certificate
+
+    try:
+        day = date.fromisoformat(on_date) if on_date else datetime.now(UTC).date()
+    except ValueError:
+        raise typer.BadParameter("a date YYYY-MM-DD", param_hint="--date") from None
+    try:
+        doc = _read_json(file, "certificate")
+        key_rows = (_read_table(keys, ("key_id", "controller", "public_key_multibase"))
+                    if keys else None)
+        rev_rows = _read_table(revocations, ("certificate_id", "date")) if revocations else None
+        lists = {}
+        for p in status_list or ():
+            cred = _read_json(p, "status list credential")
+            lists[str(cred.get("id"))] = cred
+        result = verify_certificate(doc, key_rows, rev_rows, on_date=day,
+                                    status_lists=lists or None)
+    except RareflowError as exc:
+        raise _fail(exc.message, EXIT_UNREADABLE) from None
+    if as_json:
+        typer.echo(json.dumps({"file": str(file), **result.to_dict()}, indent=2,
+                              ensure_ascii=False))
+    else:
+        _show(file, result)
+    if not result.valid:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(certificate_app, name="certificate")
