@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ibis
 import pandas as pd
 
-from rareflow.analyses.attribution import absorbing_shares, destinies, flow_targets
+from rareflow.analyses.attribution import CATEGORIES, absorbing_shares, destinies, flow_targets
 from rareflow.analyses.balances import BalanceSettings, party_balances
 from rareflow.analyses.capacity import CapacitySettings, capacity_findings
 from rareflow.analyses.certificate_destiny import (
@@ -24,6 +25,7 @@ from rareflow.analyses.diversion import (
     teardown_trace,
 )
 from rareflow.analyses.flow_content import flow_content, stock_content
+from rareflow.analyses.lots import LOT, links, lot_edges, records
 from rareflow.analyses.network_test import balance_streams, period_tests
 from rareflow.analyses.screening import restricted_matches
 from rareflow.analyses.tables import Tables
@@ -234,28 +236,47 @@ def _capacity_use(store: Store, t: Tables, yearly: pd.DataFrame) -> pd.DataFrame
 
 def _attribution(store: Store, t: Tables, bs: BalanceSettings, balances: pd.DataFrame,
                  prohibited: set[str]) -> pd.DataFrame | None:
+    """Where each destination's imports from the controlling country ended: lot links
+    followed exactly (`analyses/lots.py`), the rest allocated through each party's mix."""
+    recs = records(t)
+    lk = links(recs)
+    ids = lk.select(rid=lk.child).union(lk.select(rid=lk.parent)).distinct()
+    parent_ids = lk.select(rid=lk.parent).distinct()
     ship = shipment_content(t.shipments, t.products)
+    node = ibis.cases((ship.declaration_id.isin(parent_ids.rid),
+                       ibis.literal(LOT).concat(ship.declaration_id)), else_=ship.consignee_id)
+    ship = ship.mutate(node=node)
     home = t.parties.filter(t.parties.country == bs.controlling_country).party_id
-    ship = ship.filter(ship.exporter_id.isin(home))
-    src = ship.group_by(destination=ship.destination,
-                        period=ship.date.cast("date").year().cast("string"),
-                        node=ship.consignee_id).aggregate(content_kg=ship.content_kg.sum())
+    src = ship.filter(ship.exporter_id.isin(home))
+    src = src.group_by(destination=src.destination,
+                       period=src.date.cast("date").year().cast("string"),
+                       node=src.node).aggregate(content_kg=src.content_kg.sum())
     sources = store.to_pandas(src)
     if sources.empty:
         return None
+    civil = _civil_uses(store, t)
+    parties = store.to_pandas(t.parties.select("party_id", "roles"))
+    roles = dict(zip(parties.party_id, parties.roles.fillna(""), strict=True))
     f = flow_content(t)
-    if f is None:
-        edges = pd.DataFrame(columns=["from_id", "target", "content_kg"])
-    else:
-        agg = f.group_by(["from_id", "to_id", "product", "kind", "final_use", "dest_country",
-                          "from_country"]).aggregate(content_kg=f.content_kg.sum())
-        civil = _civil_uses(store, t)
-        parties = store.to_pandas(t.parties.select("party_id", "roles"))
-        edges = flow_targets(store.to_pandas(agg), parties, civil, prohibited)
-    totals = balances.groupby("party_id")
-    inflow = totals.received_kg.sum()
+    edges = [pd.DataFrame(columns=["from_id", "target", "content_kg"])]
+    lots: set[str] = set()
+    if f is not None:
+        pool = f.filter(~f.flow_id.isin(ids.rid))
+        agg = pool.group_by(["from_id", "to_id", "product", "kind", "final_use",
+                             "dest_country", "from_country"]).aggregate(
+            content_kg=pool.content_kg.sum())
+        edges.append(flow_targets(store.to_pandas(agg), parties, civil, prohibited))
+    involved = store.to_pandas(recs.filter(recs.rid.isin(ids.rid)))
+    if not involved.empty:
+        lot_e, lots = lot_edges(involved, store.to_pandas(lk), roles, civil, prohibited)
+        edges.append(lot_e)
+    edges_df = pd.concat([e for e in edges if not e.empty] or edges, ignore_index=True)
+    injected = store.to_pandas(ship.group_by("node").aggregate(content_kg=ship.content_kg.sum()))
+    inflow = pd.concat([
+        edges_df[~edges_df.target.isin(CATEGORIES)].groupby("target").content_kg.sum(),
+        injected.set_index("node").content_kg]).groupby(level=0).sum()
     stock = _stock_built(store, t)
-    nodes, q, r = absorbing_shares(edges, inflow, stock, prohibited)
+    nodes, q, r = absorbing_shares(edges_df, inflow, stock, prohibited)
     out = destinies(nodes, q, r, sources)
     return out.sort_values(["destination", "period"]).reset_index(drop=True)
 
