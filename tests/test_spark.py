@@ -54,6 +54,8 @@ def test_spark_analyze_demo_matches_duckdb(spark_store, tmp_path: Path) -> None:
     from rareflow.world import generate
 
     generate(tmp_path / "demo", seed=7, scenario="demo")
+    for name in spark_store.con.list_tables():  # the module's store: start empty
+        spark_store.drop(name)
     results = []
     for ws in (Workspace.open(None), Workspace(spark_store)):
         ws.ingest(tmp_path / "demo")

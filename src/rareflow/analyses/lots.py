@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
-from rareflow.analyses.attribution import CATEGORIES, target_of
+from rareflow.analyses.attribution import CATEGORIES, targets
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_content import flow_content, transformation_content
 from rareflow.analyses.tables import Tables
@@ -55,44 +56,50 @@ def links(recs: ir.Table) -> ir.Table:
     return j.select("child", "parent").distinct()
 
 
+def member(values: np.ndarray, wanted: set) -> np.ndarray:
+    """`values[i] in wanted` for each i (pandas' isin is slow for large sets of strings)."""
+    return np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
+
+
 def lot_edges(involved: pd.DataFrame, link: pd.DataFrame, roles: dict[str, str],
               civil: set[str], prohibited: set[str]) -> tuple[pd.DataFrame, set[str]]:
     """Edges (from_id, target, content_kg) of the records that take part in a link, and the
     set of lot nodes. `involved`: the records that are a child or a parent of a link."""
-    rows = list(involved.itertuples(index=False))  # tuples: a Series has a .product method
-    content = dict(zip(involved.rid, involved.content_kg, strict=True))
-    parent_of = dict(zip(link.child, link.parent, strict=True))
-
-    def flow_target(r: object) -> str:
-        return target_of(r, roles, civil, prohibited)
-
+    rec = involved.drop_duplicates("rid").reset_index(drop=True)
+    rid = rec.rid.to_numpy(object)
+    is_flow = (rec.rkind == "flow").to_numpy()
+    tgt = np.full(len(rec), None, dtype=object)
+    if is_flow.any():
+        tgt[is_flow] = targets(rec[is_flow], roles, civil, prohibited)
     # a flow that ends in a category (sale, export, prohibited party) is not a lot
-    ends = {r.rid for r in rows if r.rkind == "flow" and flow_target(r) in CATEGORIES}
-    parents = set(link.parent) - ends
-    lots = {LOT + p for p in parents}
+    ends = set(rid[is_flow & np.isin(tgt.astype(str), CATEGORIES)])
+    parents = set(link.parent.to_numpy(object)) - ends
+    is_parent = member(rid, parents)
+    lot_id = np.array([LOT + x for x in rid], dtype=object)
+    is_tr = (rec.rkind == "transformation").to_numpy()
+    dest = np.where(is_tr, rec.holder.to_numpy(object), tgt)
+    dest = np.where((is_flow | is_tr) & is_parent, lot_id, dest)
+    dest[~(is_flow | is_tr)] = None  # shipments are injected as sources
+    parent_of = dict(zip(link.child.to_numpy(object), link.parent.to_numpy(object),
+                         strict=True))
+    parent = [parent_of.get(x) for x in rid]
+    linked = member(np.array(parent, dtype=object), parents)
+    src = np.where(linked, np.array([LOT + str(x) for x in parent], dtype=object),
+                   rec.sender.to_numpy(object))
+    kg = rec.content_kg.fillna(0.0).to_numpy(float)
+    e = pd.DataFrame({"from_id": src, "target": dest, "content_kg": kg})
+    ok = np.array([isinstance(a, str) and isinstance(b, str) and a != b
+                   for a, b in zip(src, dest, strict=True)], dtype=bool)
+    e = e[ok]
+    content = dict(zip(rid, kg, strict=True))
     taken: dict[str, float] = {}
-    for child, parent in zip(link.child, link.parent, strict=True):
-        if parent in parents:
-            taken[parent] = taken.get(parent, 0.0) + float(content.get(child) or 0.0)
-    edges = []
-    for r in rows:
-        rid = r.rid
-        kg = float(r.content_kg or 0.0)
-        if r.rkind == "flow":
-            dest = flow_target(r)
-            if rid in parents:
-                dest = LOT + rid
-        elif r.rkind == "transformation":
-            dest = LOT + rid if rid in parents else r.holder
-        else:
-            dest = None  # a shipment: injected as a source
-        parent = parent_of.get(rid)
-        src = LOT + parent if parent in parents else r.sender
-        if dest is not None and isinstance(src, str) and src != dest:
-            edges.append((src, dest, kg))
-        if rid in parents and isinstance(r.holder, str):
-            rest = kg - float(taken.get(rid, 0.0))
-            if rest > 1e-9:
-                edges.append((LOT + rid, r.holder, rest))
-    out = pd.DataFrame(edges, columns=["from_id", "target", "content_kg"])
+    for c, par in zip(link.child.to_numpy(object), link.parent.to_numpy(object), strict=True):
+        if par in parents:
+            taken[par] = taken.get(par, 0.0) + content.get(c, 0.0)
+    holder = rec.holder.to_numpy(object)
+    pick = is_parent & np.array([isinstance(h, str) for h in holder], dtype=bool)
+    rest = kg[pick] - np.array([taken.get(x, 0.0) for x in rid[pick]], dtype=float)
+    r = pd.DataFrame({"from_id": lot_id[pick], "target": holder[pick], "content_kg": rest})
+    out = pd.concat([e, r[r.content_kg > 1e-9]], ignore_index=True)
+    lots = {LOT + x for x in parents}
     return out.groupby(["from_id", "target"], as_index=False).content_kg.sum(), lots
