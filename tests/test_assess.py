@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from rareflow.analyses.assess import (
@@ -315,3 +317,27 @@ def test_cli_writes_decisions_csv(demo_dir: Path, tmp_path: Path) -> None:
     assert "APP-0004" in res.output and "watch_list" in res.output
     missing = runner.invoke(app, ["assess", str(tmp_path / "nothing"), "--out", str(out)])
     assert missing.exit_code == 2
+
+
+def test_dated_country_status_and_party_lists_from_the_policy() -> None:
+    import dataclasses
+
+    from rareflow.policy import parse_policy
+
+    raw = yaml.safe_load(resources.files("rareflow.data").joinpath("policy.yaml")
+                         .read_text("utf-8"))
+    raw["country_status"] = [{"country": "XX", "status": "permits_suspended", "from":
+                              "2025-05-01", "until": "2025-07-01",
+                              "reason": "no full-chain data"}]
+    raw["party_lists"] = [{"party_id": USER, "status": "control", "from": "2025-05-15"}]
+    policy = parse_policy(raw, "test")
+    apps, ctx = small_world()
+    r = assess(apps, ctx, policy).iloc[0]
+    assert r["decision"] == "deny"
+    assert {"country_status", "policy_control_list"} <= codes(r)
+    later = assess(apps.assign(date="2025-07-02"), ctx, policy).iloc[0]
+    assert "country_status" not in codes(later)  # the suspension ended on 2025-07-01
+    watch = dataclasses.replace(policy, parties=(dataclasses.replace(
+        policy.parties[0], status="watch", decision="request_information"),))
+    w = assess(apps.assign(date="2025-07-02"), ctx, watch).iloc[0]
+    assert w["decision"] == "request_information" and "policy_watch_list" in codes(w)

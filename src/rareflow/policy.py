@@ -31,11 +31,34 @@ class Control:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """A dated policy entry about a country (`country_status`) or a party (`party_lists`)."""
+
+    subject: str  # ISO country code or party_id
+    status: str  # e.g. permits_suspended / watch / control
+    decision: str  # what an application touching it gets: request_information or deny
+    since: date
+    until: date | None
+    reason: str
+
+    def in_force(self, on: date) -> bool:
+        return self.since <= on and (self.until is None or on < self.until)
+
+
+@dataclass(frozen=True)
 class Policy:
     controls: tuple[Control, ...]
     mandatory: tuple[str, ...]
     heavy_re_items: tuple[str, ...]
     source: str = field(default="rareflow:policy.yaml")
+    countries: tuple[Listing, ...] = ()
+    parties: tuple[Listing, ...] = ()
+
+    def country_status(self, country: str, on: date) -> list[Listing]:
+        return [c for c in self.countries if c.subject == country and c.in_force(on)]
+
+    def party_listings(self, party: str, on: date) -> list[Listing]:
+        return [p for p in self.parties if p.subject == party and p.in_force(on)]
 
     def controlled_products(self) -> list[tuple[str, bool, date, tuple[tuple[date, date], ...]]]:
         """(product, heavy_only, effective_from, suspensions) for every controlled product."""
@@ -48,6 +71,19 @@ class Policy:
 
 def _date(v: object) -> date:
     return v if isinstance(v, date) else date.fromisoformat(str(v))
+
+
+DECISIONS = ("request_information", "deny")
+
+
+def _listing(raw: dict, key: str, default_decision: str) -> Listing:
+    decision = raw.get("decision") or default_decision
+    if decision not in DECISIONS:
+        raise ValueError(f"decision {decision!r} of {raw.get(key)}: one of {DECISIONS}")
+    until = raw.get("until")
+    return Listing(subject=str(raw[key]), status=str(raw["status"]), decision=decision,
+                   since=_date(raw["from"]), until=_date(until) if until else None,
+                   reason=str(raw.get("reason") or ""))
 
 
 def parse_policy(raw: dict, source: str) -> Policy:
@@ -65,8 +101,13 @@ def parse_policy(raw: dict, source: str) -> Policy:
             for c in raw["controls"]
         )
         req = raw.get("certificate_requirements") or {}
+        countries = tuple(_listing(c, "country", "request_information")
+                          for c in raw.get("country_status") or [])
+        parties = tuple(_listing(p, "party_id", "deny" if p.get("status") == "control"
+                                 else "request_information")
+                        for p in raw.get("party_lists") or [])
         return Policy(controls, tuple(req.get("mandatory") or ()),
-                      tuple(req.get("heavy_re_items") or ()), source)
+                      tuple(req.get("heavy_re_items") or ()), source, countries, parties)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"policy {source}: {exc}", file=source) from exc
 

@@ -100,6 +100,9 @@ REASON_DECISIONS: dict[str, str] = {
     "watch_list": REQUEST,
     "site_visit_unfavourable": DENY,
     "capacity_exceeded": REQUEST,
+    "country_status": REQUEST,  # or DENY, as the policy entry says
+    "policy_watch_list": REQUEST,
+    "policy_control_list": DENY,
     **VERIFICATION_DECISIONS,
     **FINDING_DECISIONS,
     **OBSERVATION_DECISIONS,
@@ -658,11 +661,35 @@ def _capacity_reason(app: Mapping, p: _Prepared, on: date) -> Reason | None:
                   (end_user, f"capacity:{end_user}:{year}"))
 
 
+def _listing_reasons(app: Mapping, p: _Prepared, on: date) -> list[Reason]:
+    """Dated policy entries on the destination and on the parties (policy file)."""
+    out = []
+    dest = _s(app.get("destination"))
+    for c in p.policy.country_status(dest, on) if dest else []:
+        out.append(Reason("country_status", c.decision,
+                          f"Destination {dest} is under '{c.status}' since "
+                          f"{c.since.isoformat()} ({c.reason or 'policy file'}).", (dest,)))
+    seen: set[str] = set()
+    for key in ("end_user_id", "consignee_id", "exporter_id"):
+        party = _s(app.get(key))
+        if not party or party in seen:
+            continue
+        seen.add(party)
+        for e in p.policy.party_listings(party, on):
+            code = "policy_control_list" if e.status == "control" else "policy_watch_list"
+            out.append(Reason(code, e.decision,
+                              f"{party} is on the policy's {e.status} list since "
+                              f"{e.since.isoformat()} ({e.reason or 'policy file'}).",
+                              (party,)))
+    return out
+
+
 def assess_one(app: Mapping, p: _Prepared) -> list[Reason]:
     """Every reason for one application (a row of `applications`), the most severe first."""
     on = p.ctx.as_of or _day(app["date"])
     reasons, controls, heavy = _policy_reasons(app, p, on)
     reasons += _party_reasons(app, p)
+    reasons += _listing_reasons(app, p, on)
     reasons += _certificate_reasons(app, p, on, controls, heavy)
     reasons += _finding_reasons(app, p, on)
     reasons += _observation_reasons(app, p, on)
