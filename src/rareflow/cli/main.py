@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "rareflow.cli.reconcile",  # reconcile
     "rareflow.cli.certificates",  # keys, certificate
     "rareflow.cli.assess",  # assess
+    "rareflow.cli.trace",  # trace
 )
 
 for _name in COMMAND_MODULES:
