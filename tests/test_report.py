@@ -45,14 +45,15 @@ def test_report_is_self_contained(demo_report) -> None:
     assert not re.search(r"<script[^>]+src=", html), "no external scripts"
     assert not re.search(r"<link[^>]+href=\"https?:", html), "no external styles"
     assert html.count("plotly.js v") >= 1
-    assert len(re.findall(r"Plotly\.newPlot\(", html)) == 3  # exports, Sankey, attribution
+    assert len(re.findall(r"Plotly\.newPlot\(", html)) == 4  # exports, Sankey, attribution, trace
     # every finding is in the table, with its message and evidence
     body = html.split('id="findings"><thead>', 1)[1].split("</table>", 1)[0]
     assert body.count("<tr>") == len(result.findings) + 1
-    for section in ("summary", "findings", "exports", "attribution", "balances", "ledger",
-                    "dataset", "rejects"):
+    for section in ("summary", "findings", "exports", "attribution", "traces", "balances",
+                    "ledger", "decisions", "dataset", "rejects"):
         assert f'<section id="{section}">' in html
     assert " kg" in html and "±" in html  # units, and uncertainty on balances
+    assert "Teardown PL-O-TEAR" in html and "CN-IN-D-" in html  # the lot traced to customs
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")

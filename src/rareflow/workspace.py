@@ -41,6 +41,7 @@ class AnalysisResult:
     balances: pd.DataFrame | None = None
     reconciliation: pd.DataFrame | None = None
     decisions: pd.DataFrame | None = None
+    traces: list = field(default_factory=list)  # (title, analyses.trace.Trace)
     attribution: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -119,6 +120,28 @@ class Workspace:
             found += self._certificate_documents(t)
         return sort_findings(found)
 
+    def _teardown_traces(self, limit: int = 5) -> list:
+        """Backward traces of the lots that teardowns found (for the report)."""
+        t = self.tables()
+        if t.observations is None:
+            return []
+        o = t.observations
+        tear = self.store.to_pandas(o.filter((o.kind == "teardown") & o.ref.notnull())
+                                    .select("obs_id", "ref", "party_id").order_by("obs_id"))
+        if tear.empty:
+            return []
+        from rareflow.analyses.trace import TraceError, trace_store
+
+        out = []
+        for r in tear.head(limit).itertuples(index=False):
+            try:
+                tr = trace_store(self.store, str(r.ref), direction="backward", max_nodes=200)
+            except TraceError:
+                continue
+            out.append((f"Teardown {r.obs_id}: lot {r.ref} found at {r.party_id}, traced back",
+                        tr))
+        return out
+
     def _certificate_documents(self, t: Tables) -> list[Finding]:
         from rareflow.analyses.certificate_documents import document_findings
 
@@ -156,6 +179,7 @@ class Workspace:
             reconciliation=acc.reconciliation,
             attribution=acc.attribution,
         )
+        result.traces = self._teardown_traces()
         if self.tables().applications is not None:
             from rareflow.assessment import decide_applications
 

@@ -164,6 +164,19 @@ def _balances(r: AnalysisResult) -> str:
             "measurement uncertainty; nodal z = residual / sd.</p>" + _table(b, cols, fmt))
 
 
+def _traces(r: AnalysisResult, chart: _Charts) -> str:
+    from rareflow.analyses.trace import trace_figure
+
+    parts = ["<p class=note>Each lot a teardown found, followed back through the lot links "
+             "to the customs declarations, certificates and licences behind it "
+             "(`rareflow trace` gives the same as text or JSON).</p>"]
+    for title, tr in r.traces:
+        fig = trace_figure(tr)
+        fig.update_layout(title=title)
+        parts.append(chart(fig))
+    return "".join(parts)
+
+
 def _global_tests(r: AnalysisResult) -> str:
     g = r.reconciliation
     if g is None or g.empty:
@@ -224,6 +237,7 @@ def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:
         _section("Findings", _findings(r), "findings"),
         _section("Exports by destination and year", _exports(r, chart), "exports"),
         _section("Where the material went", _attribution(r, chart), "attribution"),
+        *([_section("Teardown traces", _traces(r, chart), "traces")] if r.traces else []),
         _section("Party balances", _balances(r), "balances"),
         _section("Licence ledger", _ledger(r), "ledger"),
         *([decisions_section(r.decisions)] if r.decisions is not None else []),
@@ -233,8 +247,8 @@ def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:
     ]
     nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("summary", "Summary"), ("findings", "Findings"), ("exports", "Exports"),
-        ("attribution", "Attribution"), ("balances", "Balances"), ("ledger", "Licences"),
-        ("decisions", "Applications"),
+        ("attribution", "Attribution"), ("traces", "Traces"), ("balances", "Balances"),
+        ("ledger", "Licences"), ("decisions", "Applications"),
         ("dataset", "Dataset"), ("rejects", "Rejects")))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>rareflow report: {e(dataset)}</title><style>{CSS}</style></head><body>"
