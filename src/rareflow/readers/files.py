@@ -1,5 +1,5 @@
 """Finding a dataset's files: one per contract table, CSV or Parquet; certificates as JSONL or
-a folder of JSON documents."""
+a folder of JSON documents; EPCIS 2.0 documents in a folder `epcis/`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from rareflow.contract import load_contract
 from rareflow.errors import DatasetError
 
 DERIVED = {"certificate_items"}  # filled from the certificates documents
-KNOWN_EXTRA = {"planted.json", "README.md", "epcis", "rareflow.duckdb", "rareflow.duckdb.wal"}
+KNOWN_EXTRA = {"planted.json", "README.md", "rareflow.duckdb", "rareflow.duckdb.wal"}
+EPCIS_TABLES = ("flows", "transformations", "stocks")  # what EPCIS documents fill
+EPCIS_SUFFIXES = (".json", ".jsonld", ".xml")
 
 
 @dataclass
@@ -21,6 +23,7 @@ class DatasetFiles:
     tables: dict[str, Path] = field(default_factory=dict)
     certificates: list[Path] = field(default_factory=list)
     restricted_ftm: Path | None = None
+    epcis: list[Path] = field(default_factory=list)  # EPCIS documents (epcis/*.json|jsonld|xml)
     unknown: list[str] = field(default_factory=list)
 
     def present(self) -> set[str]:
@@ -29,6 +32,8 @@ class DatasetFiles:
             out |= {"certificates", "certificate_items"}
         if self.restricted_ftm:
             out.add("restricted_parties")
+        if self.epcis:
+            out |= set(EPCIS_TABLES)
         return out
 
 
@@ -62,8 +67,15 @@ def discover(root: Path) -> DatasetFiles:
     if ftm.is_file():
         found.restricted_ftm = ftm
         claimed.add(ftm.name)
-    found.unknown = sorted(
+    epcis = root / "epcis"
+    if epcis.is_dir():
+        found.epcis = sorted(p for p in epcis.iterdir() if p.is_file()
+                             and p.suffix.lower() in EPCIS_SUFFIXES and not p.name.startswith("."))
+        claimed.add(epcis.name)
+        found.unknown += [f"epcis/{p.name}" for p in epcis.iterdir()
+                          if p not in found.epcis and not p.name.startswith(".")]
+    found.unknown = sorted(found.unknown + [
         p.name for p in root.iterdir()
         if p.name not in claimed and p.name not in KNOWN_EXTRA and not p.name.startswith(".")
-    )
+    ])
     return found

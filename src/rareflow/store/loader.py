@@ -16,9 +16,10 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from rareflow.contract import TableSpec, ingest_order, load_contract
+from rareflow.epcis.reader import read_dataset_epcis
 from rareflow.errors import DatasetError
 from rareflow.readers.certificates import read_certificates
-from rareflow.readers.files import DatasetFiles, discover
+from rareflow.readers.files import EPCIS_TABLES, DatasetFiles, discover
 from rareflow.readers.ftm import read_ftm
 from rareflow.readers.validate import (
     REJECT_COLUMNS,
@@ -104,7 +105,7 @@ def _parents(store: Store, spec: TableSpec) -> dict[str, ir.Column]:
 
 
 def _raw_reads(store: Store, files: DatasetFiles, table: str,
-               cert_cache: dict[str, tuple[pa.Table, pa.Table]]) -> tuple[list[RawRead], list]:
+               cert_cache: dict[str, Any]) -> tuple[list[RawRead], list]:
     """Every raw read of `table` in the dataset, and the rejects found while reading."""
     pre_rejects: list[dict[str, Any]] = []
     reads: list[RawRead] = []
@@ -119,6 +120,18 @@ def _raw_reads(store: Store, files: DatasetFiles, table: str,
         data, bad = read_ftm(files.restricted_ftm)
         pre_rejects.extend(bad)
         reads.append(RawRead(store.from_arrow(store.temp_name(table), data), []))
+    elif table in EPCIS_TABLES and files.epcis:
+        # EPCIS documents, read once (with the mappings already loaded: epcis_parties,
+        # products, shipments); document-level rejects go with the first table read
+        if "epcis" not in cert_cache:
+            cert_cache["epcis"] = read_dataset_epcis(store, files.epcis)
+            pre_rejects.extend(r for r in cert_cache["epcis"].rejects
+                               if r["table"] not in EPCIS_TABLES)
+        epcis = cert_cache["epcis"]
+        pre_rejects.extend(r for r in epcis.rejects if r["table"] == table)
+        if epcis.tables[table].num_rows:
+            reads.append(RawRead(store.from_arrow(store.temp_name(table),
+                                                  epcis.tables[table]), []))
     if table in files.tables:
         path = files.tables[table]
         read = (store.read_parquet_raw(path) if path.suffix == ".parquet"
@@ -153,7 +166,7 @@ def ingest(store: Store, root: Path, progress: Progress | None = None) -> Ingest
         schema = pa.schema([(c, pa.int64() if c == "line" else pa.string())
                             for c in REJECT_COLUMNS])
         store.con.create_table(REJECTS, schema=ibis.schema(schema))
-    cert_cache: dict[str, tuple[pa.Table, pa.Table]] = {}
+    cert_cache: dict[str, Any] = {}
     for table in ingest_order():
         if table not in present:
             continue

@@ -1,0 +1,458 @@
+"""Streaming reader of EPCIS 2.0 documents (JSON/JSON-LD and XML) for a dataset's `epcis/`
+folder: events -> rows of `flows`, `transformations` and `stocks` (see `rareflow.epcis.mapping`
+and docs/epcis-mapping.md).
+
+Documents are never loaded whole:
+
+- JSON: the text is decoded in chunks; the outer objects are walked key by key and each item
+  of ``epcisBody.eventList`` (or ``epcisBody.queryResults.resultsBody.eventList``) is parsed
+  on its own with the C JSON scanner (``JSONDecoder.raw_decode``), so memory holds one event
+  and one chunk, whatever the size of the document. The header (``@context``,
+  ``epcisHeader`` with its master data) is read the same way. A bare event or a JSON list of
+  events is read too.
+- XML: ``lxml.etree.iterparse``; each event element (and each master-data
+  ``VocabularyElement``) is handled when it ends, then cleared and detached.
+
+Each event becomes the node tree the Event Hash ID is computed from
+(`rareflow.epcis.event_hash`): one shape for both syntaxes, standard vocabulary expanded,
+user extensions named ``{namespace}local``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+from lxml import etree
+
+from rareflow.contract import table_spec
+from rareflow.epcis.event_hash import (
+    DEFAULT_PREFIXES,
+    EVENT_TYPES,
+    _json_prefixes,
+    _JsonReader,
+    _xml_node,
+    event_hash_id,
+    prehash,
+)
+from rareflow.epcis.mapping import (
+    EPCIS_TABLES,
+    KnownIds,
+    Mapper,
+    MappingTables,
+    Stats,
+)
+
+__all__ = ["EPCIS_SUFFIXES", "EPCIS_TABLES", "EpcisRead", "EpcisReadError", "epcis_files",
+           "read_dataset_epcis", "read_epcis"]
+
+EPCIS_SUFFIXES = (".json", ".jsonld", ".xml")
+CHUNK = 1 << 20
+
+
+class EpcisReadError(ValueError):
+    """A document (or the rest of it) that cannot be read."""
+
+    def __init__(self, message: str, position: int = 0) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+@dataclass
+class EpcisRead:
+    """What a set of EPCIS documents gave: string tables (contract columns plus `_file`,
+    `_line` = the event's 1-based position in its document), rejects and counts."""
+
+    tables: dict[str, pa.Table]
+    rejects: list[dict[str, Any]]
+    stats: Stats
+    per_file: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def epcis_files(folder: Path) -> list[Path]:
+    """The EPCIS documents of a dataset's `epcis/` folder (.json, .jsonld, .xml)."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in EPCIS_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+# ----------------------------------------------------------------------------- JSON stream
+
+_NONWS = re.compile(r"\S")
+
+
+class _JsonStream:
+    """A cursor over a JSON text read in chunks; values are parsed one at a time."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f = f
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self.buf = ""
+        self.pos = 0
+        self.offset = 0  # characters dropped before buf
+        self.eof = False
+        self.json = json.JSONDecoder(parse_float=str, parse_constant=str)
+
+    def _more(self) -> bool:
+        if self.eof:
+            return False
+        data = self.f.read(CHUNK)
+        try:
+            text = self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise EpcisReadError(f"not UTF-8 text: {exc}") from None
+        self.offset += self.pos
+        self.buf = self.buf[self.pos:] + text
+        self.pos = 0
+        if not data:
+            self.eof = True
+        return True
+
+    def peek(self) -> str:
+        while True:
+            m = _NONWS.search(self.buf, self.pos)
+            if m:
+                self.pos = m.start()
+                return self.buf[self.pos]
+            self.pos = len(self.buf)
+            if not self._more():
+                return ""
+
+    def take(self, ch: str) -> None:
+        c = self.peek()
+        if c != ch:
+            found = repr(c) if c else "the end of the text"
+            raise EpcisReadError(f"not valid JSON: expected {ch!r} at character "
+                                 f"{self.offset + self.pos}, found {found}")
+        self.pos += 1
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                obj, end = self.json.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 32
+                if cut and self._more():
+                    continue
+                raise EpcisReadError(f"not valid JSON: {exc.msg} at character "
+                                     f"{self.offset + exc.pos}") from None
+            if end >= len(self.buf) and not self.eof:  # a number may go on in the next chunk
+                self._more()
+                continue
+            self.pos = end
+            return obj
+
+    def members(self) -> Iterator[str]:
+        """Keys of an object; the caller reads (or descends into) each value."""
+        self.take("{")
+        if self.peek() == "}":
+            self.pos += 1
+            return
+        while True:
+            key = self.value()
+            if not isinstance(key, str):
+                raise EpcisReadError(f"not valid JSON: an object key must be a string "
+                                     f"(character {self.offset + self.pos})")
+            self.take(":")
+            yield key
+            c = self.peek()
+            self.pos += 1
+            if c == "}":
+                return
+            if c != ",":
+                raise EpcisReadError(f"not valid JSON: expected ',' or '}}' at character "
+                                     f"{self.offset + self.pos - 1}")
+
+    def items(self) -> Iterator[None]:
+        """Items of an array; the caller reads each value."""
+        self.take("[")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield None
+            c = self.peek()
+            self.pos += 1
+            if c == "]":
+                return
+            if c != ",":
+                raise EpcisReadError(f"not valid JSON: expected ',' or ']' at character "
+                                     f"{self.offset + self.pos - 1}")
+
+
+Item = tuple[str, Any]  # ("event", dict) | ("context", value) | ("header", dict)
+
+
+def _json_items(f: IO[bytes]) -> Iterator[Item]:
+    s = _JsonStream(f)
+    c = s.peek()
+    if c == "[":
+        for _ in s.items():
+            yield ("event", s.value())
+        return
+    if c != "{":
+        raise EpcisReadError("neither JSON nor XML (the content starts with neither '{', '[' "
+                             "nor '<')")
+    head: dict[str, Any] = {}
+    body = False
+    for key in s.members():
+        if key == "epcisBody":
+            body = True
+            yield from _json_body(s)
+        else:
+            head[key] = s.value()
+            if key == "@context":
+                yield ("context", head[key])
+            elif key == "epcisHeader" and isinstance(head[key], dict):
+                yield ("header", head[key])
+    if s.peek():
+        raise EpcisReadError("not valid JSON: text after the document")
+    if head.get("type") in EVENT_TYPES or (not body and "eventTime" in head):
+        yield ("event", head)  # a bare event (of a standard or an extension type)
+    elif not body:
+        raise EpcisReadError("not an EPCIS document: no epcisBody and not an event")
+
+
+def _json_body(s: _JsonStream) -> Iterator[Item]:
+    if s.peek() != "{":
+        raise EpcisReadError("epcisBody is not an object")
+    for key in s.members():
+        if key == "eventList" and s.peek() == "[":
+            for _ in s.items():
+                yield ("event", s.value())
+        elif key == "queryResults" and s.peek() == "{":
+            for k2 in s.members():
+                if k2 == "resultsBody" and s.peek() == "{":
+                    for k3 in s.members():
+                        if k3 == "eventList" and s.peek() == "[":
+                            for _ in s.items():
+                                yield ("event", s.value())
+                        else:
+                            s.value()
+                else:
+                    s.value()
+        elif key == "event":
+            yield ("event", s.value())
+        else:
+            s.value()
+
+
+def _read_json(path: Path, mapper: Mapper) -> int:
+    label = str(path)
+    prefixes = dict(DEFAULT_PREFIXES)
+    reader = _JsonReader(prefixes)
+    position = 0
+    with path.open("rb") as f:
+        try:
+            for kind, value in _json_items(f):
+                if kind == "context":
+                    prefixes = _json_prefixes(value)
+                    reader = _JsonReader(prefixes)
+                elif kind == "header":
+                    _json_masterdata(value, prefixes, mapper)
+                else:
+                    position += 1
+                    if not isinstance(value, dict):
+                        mapper.bad_event(label, position,
+                                         "an entry of eventList is not a JSON object")
+                        continue
+                    node = reader.event(value)
+                    event_id = value.get("eventID")
+                    mapper.add_event(label, position, node,
+                                     str(event_id) if event_id is not None else None,
+                                     event_hash_id(prehash(node)))
+        except EpcisReadError as exc:
+            mapper.document_problem(label, position + 1 if position else 0,
+                                    f"{exc}" + (f"; events after position {position} not read"
+                                                if position else ""))
+    return position
+
+
+def _expand(name: str, prefixes: dict[str, str]) -> str:
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in prefixes and not rest.startswith("//"):
+        return prefixes[prefix] + rest
+    return name
+
+
+def _json_masterdata(header: dict, prefixes: dict[str, str], mapper: Mapper) -> None:
+    md = header.get("epcisMasterData")
+    if not isinstance(md, dict):
+        return
+    for vocab in md.get("vocabularyList") or []:
+        if not isinstance(vocab, dict):
+            continue
+        for el in vocab.get("vocabularyElementList") or []:
+            if not isinstance(el, dict) or not isinstance(el.get("id"), str):
+                continue
+            attrs = {}
+            for a in el.get("attributes") or []:
+                if isinstance(a, dict) and isinstance(a.get("id"), str):
+                    v = a.get("attribute")
+                    attrs[_expand(a["id"], prefixes)] = v if isinstance(v, str) else str(v)
+            children = [c for c in el.get("children") or [] if isinstance(c, str)]
+            mapper.add_masterdata(el["id"], attrs, children)
+
+
+# ----------------------------------------------------------------------------- XML stream
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _is_event(el: Any) -> bool:
+    if _local(el.tag) not in EVENT_TYPES:
+        return False
+    parent = el.getparent()
+    while parent is not None and _local(parent.tag) == "extension":
+        parent = parent.getparent()
+    return parent is None or _local(parent.tag) == "EventList"
+
+
+def _read_xml(path: Path, mapper: Mapper) -> int:
+    label = str(path)
+    position = 0
+    root_name = ""
+    saw_events = False
+    in_list = 0
+    context = etree.iterparse(str(path), events=("start", "end"), resolve_entities=False,
+                              no_network=True, remove_comments=True, remove_pis=True,
+                              load_dtd=False)
+    try:
+        for action, el in context:
+            if action == "start":
+                if not root_name:
+                    root_name = _local(el.tag)
+                if _local(el.tag) == "EventList":
+                    in_list += 1
+                    saw_events = True
+                continue
+            name = _local(el.tag)
+            if name == "EventList":
+                in_list -= 1
+            elif _is_event(el):
+                saw_events = True
+                position += 1
+                bare = el.getparent() is None
+                node = _xml_node(el, frozenset({"schemaVersion", "creationDate"}) if bare
+                                 else frozenset())
+                node = (name, "", node[2])
+                event_id = next((c[1] for c in node[2] if c[0] == "eventID"), None)
+                mapper.add_event(label, position, node, event_id or None,
+                                 event_hash_id(prehash(node)))
+                _drop(el)
+            elif name == "VocabularyElement" and not in_list:
+                attrs = {a.get("id", ""): (a.text or "").strip()
+                         for a in el if _local(a.tag) == "attribute"}
+                children = [(c.text or "").strip() for ch in el if _local(ch.tag) == "children"
+                            for c in ch if _local(c.tag) == "id"]
+                if el.get("id"):
+                    mapper.add_masterdata(el.get("id"), attrs, children)
+                _drop(el)
+    except etree.XMLSyntaxError as exc:
+        mapper.document_problem(label, position + 1 if position else 0,
+                                f"not well-formed XML: {exc}"
+                                + (f"; events after position {position} not read"
+                                   if position else ""))
+        return position
+    if not saw_events and root_name not in ("EPCISMasterDataDocument",):
+        mapper.document_problem(label, 0, f"not an EPCIS document: root element {root_name} "
+                                          "holds no EventList")
+    return position
+
+
+def _drop(el: Any) -> None:
+    """Free an element that has been handled, and its earlier siblings."""
+    el.clear(keep_tail=True)
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def _syntax(path: Path) -> str:
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return "xml" if head == b"<" else "json"
+
+
+def read_epcis(paths: list[Path], tables: MappingTables | None = None,
+               known_ids: KnownIds | None = None) -> EpcisRead:
+    """Read EPCIS documents into rows of flows, transformations and stocks."""
+    mapper = Mapper(tables)
+    per_file: dict[str, dict[str, int]] = {}
+    for path in paths:
+        before = (mapper.stats.events, len(mapper.rejects))
+        try:
+            syntax = _syntax(path)
+            if syntax == "xml":
+                _read_xml(path, mapper)
+            else:
+                _read_json(path, mapper)
+        except OSError as exc:
+            mapper.document_problem(str(path), 0, f"cannot read the file: "
+                                                  f"{exc.strerror or exc}")
+        mapper.stats.files += 1
+        per_file[str(path)] = {"events": mapper.stats.events - before[0]}
+    rows = mapper.finish(known_ids)
+    for r in mapper.rejects:
+        per = per_file.setdefault(str(r["file"]), {"events": 0})
+        key = "rejects" if r["level"] == "reject" else "warnings"
+        per[key] = per.get(key, 0) + 1
+    return EpcisRead({t: _to_arrow(t, rows[t]) for t in EPCIS_TABLES}, mapper.rejects,
+                     mapper.stats, per_file)
+
+
+def _to_arrow(table: str, columns: dict[str, list]) -> pa.Table:
+    n = len(columns.get("_line", []))
+    names = [*table_spec(table).column_names, "_file"]
+    data = {c: pa.array(columns.get(c) or [None] * n, pa.string()) for c in names}
+    data["_line"] = pa.array(columns.get("_line", []), pa.int64())
+    return pa.table(data)
+
+
+def read_dataset_epcis(store: Any, paths: list[Path]) -> EpcisRead:
+    """`read_epcis` with the identifier mappings of the dataset already in `store`: the
+    `epcis_parties` table, the `products` table (`gtin` column, units) and, for lot numbers
+    that name a customs declaration, `shipments`."""
+    from rareflow.store.loader import all_table
+
+    party_rows: list[tuple[str, str]] = []
+    mp = store.table_or_none("epcis_parties")
+    if mp is not None:
+        df = store.to_pandas(mp.select("gln_or_uri", "party_id"))
+        party_rows = [(str(a), str(b)) for a, b in df.itertuples(index=False, name=None)
+                      if isinstance(a, str) and isinstance(b, str)]
+    product_rows: list[dict] = []
+    products = all_table(store, "products")
+    if products is not None:
+        cols = [c for c in ("product", "unit", "re_kg_per_unit") if c in products.columns]
+        product_rows = store.to_pandas(products.select(*cols)).to_dict("records")
+    own = store.table_or_none("products")
+    if own is not None and "gtin" in own.columns:
+        gt = store.to_pandas(own.select("product", "gtin"))
+        extra = {p: g for p, g in gt.itertuples(index=False, name=None) if isinstance(g, str)}
+        for row in product_rows:
+            if row["product"] in extra:
+                row["gtin"] = extra[row["product"]]
+    shipments = store.table_or_none("shipments")
+
+    def known(numbers: set[str]) -> set[str]:
+        if shipments is None or not numbers:
+            return set()
+        hit = shipments.filter(shipments.declaration_id.isin(sorted(numbers)))
+        return set(store.to_pandas(hit.select("declaration_id")).declaration_id)
+
+    return read_epcis(paths, MappingTables.build(party_rows, product_rows), known)
+
