@@ -81,6 +81,31 @@ def reuse_findings(docs: pd.DataFrame) -> list[Finding]:
     return out
 
 
+def unsigned_endorsements(signed: pd.DataFrame, keys: list[dict] | None) -> list[Finding]:
+    """Signed certificates that name an endorsing authority whose keys are in the registry
+    but carry no proof by any of them: the endorsement may have been stripped or invented
+    (a proof set can lose a proof without the others failing)."""
+    controller = {str(k.get("key_id")): str(k.get("controller")) for k in keys or []}
+    authorities = set(controller.values())
+    out = []
+    for d in signed.itertuples(index=False):
+        auth = d.endorsement_authority
+        if not isinstance(auth, str) or auth not in authorities:
+            continue
+        proofs = json.loads(d.document).get("proof") or []
+        proofs = proofs if isinstance(proofs, list) else [proofs]
+        signers = {controller.get(str(p.get("verificationMethod"))) for p in proofs
+                   if isinstance(p, dict)}
+        if auth not in signers:
+            cid = str(d.certificate_id)
+            out.append(_f(cid, "medium", [auth, str(d.endorsement_ref or "")],
+                          f"Certificate {cid} names endorsement "
+                          f"{d.endorsement_ref or '(no ref)'} by {auth}, whose keys are in "
+                          "the registry, but carries no proof by it: the endorsement is not "
+                          "evidenced."))
+    return out
+
+
 def letter_findings(docs: pd.DataFrame, keys: list[dict] | None,
                     parties: pd.DataFrame) -> list[Finding]:
     """Indicators for unsigned letters (no proof): a signatory who also signs for an unrelated
@@ -106,6 +131,7 @@ def letter_findings(docs: pd.DataFrame, keys: list[dict] | None,
                           f"Letter {cid} claims endorsement {d.endorsement_ref or '(no ref)'} "
                           f"by {auth}, which signs its endorsements electronically; this one "
                           "carries no signature of it."))
+    out += unsigned_endorsements(docs[docs.n_proofs.fillna(0) > 0], keys)
     for d in docs.itertuples(index=False):
         r = roles.get(d.end_user_id, "")
         if r and any(t in r for t in TRADING_ROLES) and not any(
