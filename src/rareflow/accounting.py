@@ -256,20 +256,15 @@ def _attribution(store: Store, t: Tables, bs: BalanceSettings, balances: pd.Data
         return None
     civil = _civil_uses(store, t)
     parties = store.to_pandas(t.parties.select("party_id", "roles"))
-    roles = dict(zip(parties.party_id, parties.roles.fillna(""), strict=True))
     f = flow_content(t)
     edges = [pd.DataFrame(columns=["from_id", "target", "content_kg"])]
-    lots: set[str] = set()
     if f is not None:
         pool = f.filter(~f.flow_id.isin(ids.rid))
         agg = pool.group_by(["from_id", "to_id", "product", "kind", "final_use",
                              "dest_country", "from_country"]).aggregate(
             content_kg=pool.content_kg.sum())
         edges.append(flow_targets(store.to_pandas(agg), parties, civil, prohibited))
-    involved = store.to_pandas(recs.filter(recs.rid.isin(ids.rid)))
-    if not involved.empty:
-        lot_e, lots = lot_edges(involved, store.to_pandas(lk), roles, civil, prohibited)
-        edges.append(lot_e)
+    edges.append(store.to_pandas(lot_edges(recs, lk, t.parties, civil, prohibited)))
     edges_df = pd.concat([e for e in edges if not e.empty] or edges, ignore_index=True)
     injected = store.to_pandas(ship.group_by("node").aggregate(content_kg=ship.content_kg.sum()))
     inflow = pd.concat([

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
-import pandas as pd
 
-from rareflow.analyses.attribution import CATEGORIES, targets
+from rareflow.analyses.attribution import CATEGORIES
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_content import flow_content, transformation_content
 from rareflow.analyses.tables import Tables
@@ -56,50 +54,52 @@ def links(recs: ir.Table) -> ir.Table:
     return j.select("child", "parent").distinct()
 
 
-def member(values: np.ndarray, wanted: set) -> np.ndarray:
-    """`values[i] in wanted` for each i (pandas' isin is slow for large sets of strings)."""
-    return np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
+def flow_target_expr(r: ir.Table, recyclers: ir.Column, civil: list[str],
+                     prohibited: list[str]) -> ir.StringValue:
+    """`attribution.target_of` as an engine expression over flow records."""
+    leaves = r.dest_country != r.from_country
+    civil = civil or ["\u2400"]
+    prohibited = prohibited or ["\u2400"]
+    return ibis.cases(
+        (r.to_id.notnull() & r.to_id.isin(prohibited), "prohibited_use"),
+        (leaves & r.kind.isin(["material", "component"]), "reexported"),
+        (leaves, "verified_use"),
+        (r.to_id.isnull() & r.final_use.notnull() & ~r.final_use.isin(civil),
+         "prohibited_use"),
+        (r.to_id.isnull(), "verified_use"),
+        ((r["product"] == "magnet_scrap") & r.to_id.isin(recyclers), "verified_use"),
+        else_=r.to_id,
+    )
 
 
-def lot_edges(involved: pd.DataFrame, link: pd.DataFrame, roles: dict[str, str],
-              civil: set[str], prohibited: set[str]) -> tuple[pd.DataFrame, set[str]]:
-    """Edges (from_id, target, content_kg) of the records that take part in a link, and the
-    set of lot nodes. `involved`: the records that are a child or a parent of a link."""
-    rec = involved.drop_duplicates("rid").reset_index(drop=True)
-    rid = rec.rid.to_numpy(object)
-    is_flow = (rec.rkind == "flow").to_numpy()
-    tgt = np.full(len(rec), None, dtype=object)
-    if is_flow.any():
-        tgt[is_flow] = targets(rec[is_flow], roles, civil, prohibited)
+def lot_edges(recs: ir.Table, link: ir.Table, parties: ir.Table, civil: set[str],
+              prohibited: set[str]) -> ir.Table:
+    """Edges (from_id, target, content_kg) of the records that take part in a link, computed
+    in the engine (one row per pair of ends, aggregated)."""
+    recyclers = parties.filter(parties.roles.contains("recycler")).party_id
+    ids = link.select(rid=link.child).union(link.select(rid=link.parent)).distinct()
+    r = recs.filter(recs.rid.isin(ids.rid))
+    r = r.mutate(_t=ibis.cases((r.rkind == "flow", flow_target_expr(
+        r, recyclers, sorted(civil), sorted(prohibited))), else_=ibis.null("string")))
     # a flow that ends in a category (sale, export, prohibited party) is not a lot
-    ends = set(rid[is_flow & np.isin(tgt.astype(str), CATEGORIES)])
-    parents = set(link.parent.to_numpy(object)) - ends
-    is_parent = member(rid, parents)
-    lot_id = np.array([LOT + x for x in rid], dtype=object)
-    is_tr = (rec.rkind == "transformation").to_numpy()
-    dest = np.where(is_tr, rec.holder.to_numpy(object), tgt)
-    dest = np.where((is_flow | is_tr) & is_parent, lot_id, dest)
-    dest[~(is_flow | is_tr)] = None  # shipments are injected as sources
-    parent_of = dict(zip(link.child.to_numpy(object), link.parent.to_numpy(object),
-                         strict=True))
-    parent = [parent_of.get(x) for x in rid]
-    linked = member(np.array(parent, dtype=object), parents)
-    src = np.where(linked, np.array([LOT + str(x) for x in parent], dtype=object),
-                   rec.sender.to_numpy(object))
-    kg = rec.content_kg.fillna(0.0).to_numpy(float)
-    e = pd.DataFrame({"from_id": src, "target": dest, "content_kg": kg})
-    ok = np.array([isinstance(a, str) and isinstance(b, str) and a != b
-                   for a, b in zip(src, dest, strict=True)], dtype=bool)
-    e = e[ok]
-    content = dict(zip(rid, kg, strict=True))
-    taken: dict[str, float] = {}
-    for c, par in zip(link.child.to_numpy(object), link.parent.to_numpy(object), strict=True):
-        if par in parents:
-            taken[par] = taken.get(par, 0.0) + content.get(c, 0.0)
-    holder = rec.holder.to_numpy(object)
-    pick = is_parent & np.array([isinstance(h, str) for h in holder], dtype=bool)
-    rest = kg[pick] - np.array([taken.get(x, 0.0) for x in rid[pick]], dtype=float)
-    r = pd.DataFrame({"from_id": lot_id[pick], "target": holder[pick], "content_kg": rest})
-    out = pd.concat([e, r[r.content_kg > 1e-9]], ignore_index=True)
-    lots = {LOT + x for x in parents}
-    return out.groupby(["from_id", "target"], as_index=False).content_kg.sum(), lots
+    ends = r.filter((r.rkind == "flow") & r._t.isin(list(CATEGORIES))).select(_e=r.rid)
+    par = link.filter(~link.parent.isin(ends._e)).select(_p=link.parent).distinct()
+    par_of = link.filter(link.parent.isin(par._p)).select(_c=link.child, _pp=link.parent)
+    r = r.left_join(par_of, r.rid == par_of._c).select(r, par_of._pp)
+    is_parent = r.rid.isin(par._p)
+    lot = ibis.literal(LOT).concat(r.rid)
+    dest = ibis.cases(((r.rkind != "shipment") & is_parent, lot),
+                      (r.rkind == "transformation", r.holder),
+                      (r.rkind == "flow", r._t), else_=ibis.null("string"))
+    src = ibis.cases((r._pp.notnull(), ibis.literal(LOT).concat(r._pp)), else_=r.sender)
+    moves = r.select(from_id=src, target=dest, content_kg=r.content_kg)
+    moves = moves.filter(moves.from_id.notnull() & moves.target.notnull()
+                         & (moves.from_id != moves.target))
+    kids = r.filter(r._pp.notnull()).group_by(_q=r._pp).aggregate(_taken=r.content_kg.sum())
+    p = r.filter(is_parent & r.holder.notnull())
+    p = p.left_join(kids, p.rid == kids._q).select(p, kids._taken)
+    rest = p.select(from_id=ibis.literal(LOT).concat(p.rid), target=p.holder,
+                    content_kg=p.content_kg - p._taken.fill_null(0.0))
+    rest = rest.filter(rest.content_kg > 1e-9)
+    u = ibis.union(moves, rest, distinct=False)
+    return u.group_by(["from_id", "target"]).aggregate(content_kg=u.content_kg.sum())
