@@ -128,9 +128,15 @@ def _civil_uses(store: Store, t: Tables) -> set[str]:
 def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Finding]:
     civil = _civil_uses(store, t)
     ship = shipment_content(t.shipments, t.products)
-    ship_df = store.to_pandas(ship.select("declaration_id", "date", "consignee_id",
-                                          "end_user_id", "certificate_id", "licence_id",
-                                          "content_kg"))
+    bad_list = list(prohibited.party_id) or ["\u2400"]
+    # only what the rules need reaches Python: shipments naming a prohibited party, and
+    # the distinct (consignee, end user, certificate, licence) combinations
+    direct = ship.filter(ship.consignee_id.isin(bad_list) | ship.end_user_id.isin(bad_list))
+    ship_df = store.to_pandas(direct.select("declaration_id", "date", "consignee_id",
+                                            "end_user_id", "certificate_id", "licence_id",
+                                            "content_kg"))
+    combos = store.to_pandas(ship.select("consignee_id", "end_user_id", "certificate_id",
+                                         "licence_id").distinct())
     f = flow_content(t)
     cols = ["flow_id", "date", "from_id", "to_id", "product", "kind", "content_kg",
             "dest_country", "from_country", "final_use", "source_ref"]
@@ -151,7 +157,7 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Findin
                                                                      "commitments"]))
     lics = (store.to_pandas(t.licences.select("licence_id", "conditions"))
             if t.licences is not None else pd.DataFrame(columns=["licence_id", "conditions"]))
-    bound = bound_parties(ship_df, certs, lics, edges)
+    bound = bound_parties(combos, certs, lics, edges)
     named = {c.certificate_id: _no_transfer(c.commitments) for c in certs.itertuples()}
     named |= {x.licence_id: _no_transfer(x.conditions) for x in lics.itertuples()}
     out += reexport_findings(flows, bound, named)
@@ -168,7 +174,8 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Findin
             tr = (store.to_pandas(t.transformations.select("transformation_id", "input_ref"))
                   if t.transformations is not None
                   else pd.DataFrame(columns=["transformation_id", "input_ref"]))
-            out += teardown_trace(tear, fl, tr, ship_df)
+            decl = store.to_pandas(ship.select("declaration_id", "certificate_id"))
+            out += teardown_trace(tear, fl, tr, decl)
     return out
 
 
