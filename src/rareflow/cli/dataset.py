@@ -142,8 +142,11 @@ def analyze(
     policy: Path | None = typer.Option(None, "--policy", help="Policy YAML \\[default: the "
                                        "one rareflow ships]."),
 ) -> None:
-    """Ingest a dataset and write findings.jsonl, balances.csv, attribution.csv,
-    rejects.csv, licence_ledger.csv and report.html (one offline page) to OUT."""
+    """Ingest a dataset, run every finding rule and write the outputs to OUT.
+
+    findings.jsonl, balances.csv, attribution.csv, reconciliation.csv, rejects.csv,
+    licence_ledger.csv, decisions.csv (when the dataset has applications) and report.html
+    (one offline page)."""
     try:
         paths = run_analyze(directory, out_dir, db, policy)
     except RareflowError as exc:

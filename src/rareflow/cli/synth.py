@@ -20,10 +20,11 @@ def synth(
                                  "(37% of VN's imports vanish), capacity137 (imports +137% "
                                  "against capacity +5%)."),
 ) -> None:
-    """Generate a small, realistic rare-earth world: exporters in China, importers,
-    processors, manufacturers, final sales and recyclers in several countries over two
-    years, with honest noise and (in the demo scenario) planted cases of every finding
-    rule. The list of planted cases is written beside the data as planted.json."""
+    """Generate a small, realistic rare-earth world as a dataset folder.
+
+    Exporters in China, importers, processors, manufacturers, final sales and recyclers in
+    several countries over two years, with honest noise and (in the demo scenario) planted
+    cases of every finding rule, listed beside the data in planted.json."""
     from rareflow.world import SCENARIOS, generate
 
     if scenario not in SCENARIOS:
