@@ -44,19 +44,11 @@ def test_same_seed_same_files(tmp_path: Path) -> None:
     assert flows[0] != flows[1]
 
 
-def test_demo_plants_every_rule() -> None:
+def test_demo_plants_every_rule(worlds) -> None:
     from rareflow.findings import RULES as CONTRACT_RULES
 
-    manifest = _manifest_demo()
+    manifest = worlds["demo"][0]
     assert {c["rule"] for c in manifest["cases"]} == set(CONTRACT_RULES)
-
-
-def _manifest_demo() -> dict:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        generate(Path(d), seed=7, scenario="demo")
-        return json.loads((Path(d) / "planted.json").read_text())
 
 
 def test_demo_planted_cases_found(worlds) -> None:
@@ -109,9 +101,9 @@ def test_capacity137_reenactment(worlds) -> None:
     assert {x.rule for x in result.findings} == {"capacity_mismatch"}
 
 
-def test_every_planted_case_documented() -> None:
+def test_every_planted_case_documented(worlds) -> None:
     text = (ROOT / "docs" / "demo-scenarios.md").read_text()
-    for case in _manifest_demo()["cases"]:
+    for case in worlds["demo"][0]["cases"]:
         assert f"`{case['case']}`" in text, case["case"]
     for scenario in SCENARIOS:
         assert f"`{scenario}`" in text

@@ -144,8 +144,7 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Findin
         flows = pd.DataFrame(columns=cols)
         edges = pd.DataFrame(columns=["from_id", "to_id"])
     else:
-        bad = list(prohibited.party_id) or ["\u2400"]
-        notable = f.filter((f.dest_country != f.from_country) | f.to_id.isin(bad)
+        notable = f.filter((f.dest_country != f.from_country) | f.to_id.isin(bad_list)
                            | (f.to_id.isnull() & f.final_use.notnull()
                               & ~f.final_use.isin(list(civil) or ["\u2400"])))
         flows = store.to_pandas(notable.select(*cols))
@@ -223,17 +222,22 @@ def _no_transfer(text: object) -> set[str]:
             if c.strip().startswith("no_transfer:")}
 
 
+def expected_use(store: Store, t: Tables) -> pd.DataFrame:
+    """Per party and year, the rare-earth content (kg) its declared output uses, or without
+    a declared output its capacity: party_id, year, basis (output|capacity), expected_kg."""
+    p = t.products.select("product", "re_kg_per_unit")
+    j = t.capacity.inner_join(p, "product")
+    j = j.mutate(kg=j.units * j.re_kg_per_unit)
+    per = store.to_pandas(j.group_by(["party_id", "year", "kind"]).aggregate(kg=j.kg.sum()))
+    per = per.sort_values("kind", key=lambda k: k.map({"output": 0, "capacity": 1}))
+    return (per.groupby(["party_id", "year"], as_index=False).first()
+            .rename(columns={"kg": "expected_kg", "kind": "basis"}))
+
+
 def _capacity_use(store: Store, t: Tables, yearly: pd.DataFrame) -> pd.DataFrame:
     """Per party and year: receipts, stock built and the content the declared output (or,
     without it, the capacity) uses."""
-    c = t.capacity
-    p = t.products.select("product", "re_kg_per_unit")
-    j = c.inner_join(p, "product")
-    j = j.mutate(kg=j.units * j.re_kg_per_unit)
-    per = store.to_pandas(j.group_by(["party_id", "year", "kind"]).aggregate(kg=j.kg.sum()))
-    exp = (per.sort_values("kind", key=lambda k: k.map({"output": 0, "capacity": 1}))
-           .groupby(["party_id", "year"], as_index=False).first())
-    exp = exp.rename(columns={"kg": "expected_kg"}).assign(year=lambda d: d.year.astype(str))
+    exp = expected_use(store, t).assign(year=lambda d: d.year.astype(str))
     y = yearly.rename(columns={"period": "year"})[["party_id", "year", "received_kg",
                                                    "stock_change_kg"]]
     m = exp.merge(y, on=["party_id", "year"], how="left").fillna(

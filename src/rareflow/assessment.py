@@ -26,6 +26,7 @@ def decide_applications(ws: Workspace, result: AnalysisResult,
 def build_context(ws: Workspace, result: AnalysisResult,
                   as_of: date | None = None) -> AssessContext:
     """Reduce the workspace's tables (and `result`'s findings) to what `assess` needs."""
+    from rareflow.accounting import expected_use
     from rareflow.analyses.content import shipment_content
     from rareflow.analyses.flow_content import flow_content
 
@@ -48,15 +49,7 @@ def build_context(ws: Workspace, result: AnalysisResult,
     products = table(t.products, "product", "kind", "unit", "re_kg_per_unit",
                      "heavy_re_kg_per_unit", "hs_code")
 
-    capacity = None
-    if t.capacity is not None:
-        j = t.capacity.inner_join(t.products.select("product", "re_kg_per_unit"), "product")
-        j = j.mutate(kg=j.units * j.re_kg_per_unit)
-        per = pd_(j.group_by(["party_id", "year", "kind"]).aggregate(kg=j.kg.sum()))
-        # declared output where given, else capacity (as capacity_mismatch does)
-        per = per.sort_values("kind", key=lambda k: k.map({"output": 0, "capacity": 1}))
-        capacity = (per.groupby(["party_id", "year"], as_index=False).first()
-                    .rename(columns={"kg": "expected_kg", "kind": "basis"}))
+    capacity = expected_use(ws.store, t) if t.capacity is not None else None
 
     ship = shipment_content(t.shipments, t.products)
     parts = [pd_(ship.select(party_id=ship.consignee_id, date=ship.date.cast("date"),

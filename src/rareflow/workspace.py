@@ -26,9 +26,6 @@ Progress = Callable[[str], None]
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-_KEY_DATES = ("valid_from", "valid_to", "revoked_on")
-
-
 @dataclass
 class AnalysisResult:
     """Everything `analyze` computed, ready for the outputs layer."""
@@ -97,8 +94,9 @@ class Workspace:
         return self.store.to_pandas(agg.order_by(["destination", "year", "product"]))
 
     # --- analyses -----------------------------------------------------------------------
-    def findings(self, progress: Progress | None = None) -> list[Finding]:
-        t = self.tables()
+    def findings(self, progress: Progress | None = None, t: Tables | None = None
+                 ) -> list[Finding]:
+        t = t or self.tables()
         present = {n for n in Tables.__dataclass_fields__ if getattr(t, n) is not None}
         parts = []
         for rule in RULES:
@@ -120,9 +118,8 @@ class Workspace:
             found += self._certificate_documents(t)
         return sort_findings(found)
 
-    def _teardown_traces(self, limit: int = 5) -> list:
+    def _teardown_traces(self, t: Tables, limit: int = 5) -> list:
         """Backward traces of the lots that teardowns found (for the report)."""
-        t = self.tables()
         if t.observations is None:
             return []
         o = t.observations
@@ -148,16 +145,14 @@ class Workspace:
         cols = ["certificate_id", "document_hash", "issued", "end_user_id", "signatory_name",
                 "endorsement_authority", "endorsement_ref", "n_proofs", "document"]
         docs = self.store.to_pandas(t.certificates.select(*cols))
-        keys = None
-        if t.keys is not None:
-            k = self.store.to_pandas(t.keys)
-            keys = [{c: (None if pd.isna(v) else str(v)[:10] if c in _KEY_DATES else v)
-                     for c, v in row.items()} for row in k.to_dict("records")]
+        # verify_certificate reads blank cells (NaN, NaT) and Timestamps itself
+        keys = (self.store.to_pandas(t.keys).to_dict("records") if t.keys is not None
+                else None)
         parties = self.store.to_pandas(t.parties.select("party_id", "roles"))
         return document_findings(docs, keys, parties)
 
-    def licence_ledger(self) -> pd.DataFrame | None:
-        expr = licence_ledger(self.tables())
+    def licence_ledger(self, t: Tables | None = None) -> pd.DataFrame | None:
+        expr = licence_ledger(t or self.tables())
         if expr is None:
             return None
         return self.store.to_pandas(expr.order_by(["licence_id", "date", "declaration_id"]))
@@ -165,22 +160,23 @@ class Workspace:
     def analyze(self, progress: Progress | None = None) -> AnalysisResult:
         from rareflow.accounting import run_accounting
 
-        findings = self.findings(progress)
+        t = self.tables()  # one lookup of the stored tables for the whole analysis
+        findings = self.findings(progress, t)
         if progress:
             progress("flow accounting")
-        acc = run_accounting(self.store, self.tables())
+        acc = run_accounting(self.store, t)
         result = AnalysisResult(
             findings=sort_findings(findings + acc.findings),
             table_counts=self.table_counts(),
             rejects=self.rejects(),
             exports=self.exports(),
-            licence_ledger=self.licence_ledger(),
+            licence_ledger=self.licence_ledger(t),
             balances=acc.balances,
             reconciliation=acc.reconciliation,
             attribution=acc.attribution,
         )
-        result.traces = self._teardown_traces()
-        if self.tables().applications is not None:
+        result.traces = self._teardown_traces(t)
+        if t.applications is not None:
             from rareflow.assessment import decide_applications
 
             if progress:

@@ -19,26 +19,12 @@ import scipy.sparse.linalg as spla
 CATEGORIES = ("verified_use", "in_stock", "reexported", "prohibited_use", "unaccounted")
 
 
-def target_of(r: object, roles: dict[str, str], civil_uses: set[str],
-              prohibited: set[str]) -> str:
-    """Where one flow goes: a party id, or one of the absorbing categories."""
-    to_id = r.to_id if isinstance(r.to_id, str) else None
-    leaves = r.dest_country != r.from_country
-    if to_id and to_id in prohibited:
-        return "prohibited_use"
-    if leaves:
-        return "reexported" if r.kind in ("material", "component") else "verified_use"
-    if to_id is None:
-        use = r.final_use if isinstance(r.final_use, str) else None
-        return "prohibited_use" if use and use not in civil_uses else "verified_use"
-    if r.product == "magnet_scrap" and "recycler" in roles.get(to_id, ""):
-        return "verified_use"
-    return to_id
-
-
 def targets(flows: pd.DataFrame, roles: dict[str, str], civil_uses: set[str],
             prohibited: set[str]) -> np.ndarray:
-    """`target_of` for every row of `flows` at once (same rules, vectorised)."""
+    """Where each flow goes: a party id, or one of the absorbing categories (prohibited
+    receiver; material or components leaving the country: re-exported; anything else
+    leaving, final sales for a civil use, scrap to a recycler: verified use; a sale for a
+    military use: prohibited). The engine form is `lots.flow_target_expr`."""
     to_id = flows.to_id.where(flows.to_id.notna(), None).astype(object)
     has_to = to_id.notna().to_numpy()
     to_str = to_id.fillna("").astype(str)
@@ -100,9 +86,10 @@ def absorbing_shares(edges: pd.DataFrame, inflow: pd.Series, stock_change: pd.Se
 
 
 def destinies(nodes: list[str], q: sp.csr_matrix, r_mat: np.ndarray,
-              sources: pd.DataFrame) -> pd.DataFrame:
+              sources: pd.DataFrame, reached: dict | None = None) -> pd.DataFrame:
     """For each source group (columns other than `node` and `content_kg`), the kg ending in
-    each category. One sparse LU factorisation, one solve per group."""
+    each category. One sparse LU factorisation, one solve per group. `reached`, when given,
+    receives for each group key the nodes its material passes through."""
     idx = {n: i for i, n in enumerate(nodes)}
     keys = [c for c in sources.columns if c not in ("node", "content_kg")]
     n = len(nodes)
@@ -117,10 +104,13 @@ def destinies(nodes: list[str], q: sp.csr_matrix, r_mat: np.ndarray,
             else:
                 outside += kg
         y = lu.solve(s) if lu is not None else s
+        key = key if isinstance(key, tuple) else (key,)
+        if reached is not None:  # keyed like the rows: the value itself for one key column
+            reached[key[0] if len(keys) == 1 else key] = {
+                nodes[i] for i in np.flatnonzero(y > 1e-9)}
         ends = y @ r_mat if n else np.zeros(len(CATEGORIES))
         ends[CATEGORIES.index("unaccounted")] += outside
         total = float(grp.content_kg.sum())
-        key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key, strict=True))
         row["released_kg"] = total
         for k, c in enumerate(CATEGORIES):

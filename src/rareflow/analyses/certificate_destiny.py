@@ -13,10 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
-from rareflow.analyses.attribution import CATEGORIES, absorbing_shares, flow_targets, target_of
+from rareflow.analyses.attribution import absorbing_shares, destinies, flow_targets, targets
 from rareflow.findings import Finding
 
 RULE = "certificate_violated"
@@ -42,37 +40,23 @@ def certificate_destinies(year_flows: pd.DataFrame, parties: pd.DataFrame,
                           inflow: pd.Series, sources: pd.DataFrame, civil: set[str],
                           prohibited: set[str]) -> tuple[pd.DataFrame, dict[str, set[str]]]:
     """For one year: `sources` (certificate_id, node, content_kg) -> per certificate the kg
-    in each category, and the parties each certificate's goods reached."""
+    in each category (`<category>_kg`), and the parties each certificate's goods reached."""
     edges = flow_targets(year_flows, parties, civil, prohibited)
     nodes, q, r = absorbing_shares(edges, inflow, pd.Series(dtype=float), prohibited)
-    idx = {n: i for i, n in enumerate(nodes)}
-    n = len(nodes)
-    lu = spla.splu((sp.identity(n, format="csc") - q.T.tocsc()).tocsc()) if n else None
-    rows, reached = [], {}
-    for cid, grp in sources.groupby("certificate_id", sort=True):
-        s = np.zeros(n)
-        for node, kg in zip(grp.node, grp.content_kg, strict=True):
-            if node in idx:
-                s[idx[node]] += kg
-        y = lu.solve(s) if lu is not None else s
-        ends = y @ r if n else np.zeros(len(CATEGORIES))
-        row = {"certificate_id": cid, "released_kg": float(grp.content_kg.sum())}
-        row |= {c: float(ends[k]) for k, c in enumerate(CATEGORIES)}
-        rows.append(row)
-        reached[cid] = {nodes[i] for i in np.flatnonzero(y > 1e-9)}
-    return pd.DataFrame(rows), reached
+    reached: dict[str, set[str]] = {}
+    dest = destinies(nodes, q, r, sources[["certificate_id", "node", "content_kg"]], reached)
+    return dest, reached
 
 
 def diverting_flows(year_flows: pd.DataFrame, parties: pd.DataFrame, civil: set[str],
                     prohibited: set[str]) -> pd.DataFrame:
     """(flow_id, from_id, category) of the year's flows that end re-exported or prohibited."""
     roles = dict(zip(parties.party_id, parties.roles.fillna(""), strict=True))
-    out = []
-    for r in year_flows.itertuples(index=False):
-        target = target_of(r, roles, civil, prohibited)
-        if target in WHAT:
-            out.append((r.flow_id, r.from_id, target))
-    return pd.DataFrame(out, columns=["flow_id", "from_id", "category"])
+    target = targets(year_flows, roles, civil, prohibited) if len(year_flows) else []
+    out = pd.DataFrame({"flow_id": year_flows.flow_id.to_numpy(object),
+                        "from_id": year_flows.from_id.to_numpy(object),
+                        "category": np.asarray(target, dtype=object)})
+    return out[out.category.isin(list(WHAT))].reset_index(drop=True)
 
 
 def destiny_findings(year: str, dest: pd.DataFrame, reached: dict[str, set[str]],
@@ -82,7 +66,7 @@ def destiny_findings(year: str, dest: pd.DataFrame, reached: dict[str, set[str]]
     out = []
     for row in dest.itertuples(index=False):
         for category, what in WHAT.items():
-            kg = float(getattr(row, category))
+            kg = float(getattr(row, f"{category}_kg"))
             share = kg / row.released_kg if row.released_kg else 0.0
             if kg < s.min_kg or share < s.min_share:
                 continue

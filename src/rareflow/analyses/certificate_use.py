@@ -50,11 +50,16 @@ def certificate_drawdown(t: Tables) -> ir.Table | None:
     return j.mutate(c_cum_kg=j.net_kg.sum().over(w))
 
 
+def _dated(dd: ir.Table) -> ir.Table:
+    """The drawdown with each shipment's day and its finding period (YYYY-MM)."""
+    return dd.mutate(_period=period_of(dd.date.cast("date")), _day=dd.date.cast("date"))
+
+
 def certificate_violations(t: Tables, policy: Policy) -> ir.Table | None:
     dd = certificate_drawdown(t)
     if dd is None:
         return None
-    dd = dd.mutate(_period=period_of(dd.date.cast("date")), _day=dd.date.cast("date"))
+    dd = _dated(dd)
     parts = []
     over = dd.mutate(_excess=ibis.least(dd.net_kg, dd.c_cum_kg - dd.c_max_kg))
     x = over.filter(over._excess > 0)
@@ -97,7 +102,7 @@ def revoked_presented(t: Tables, policy: Policy) -> ir.Table | None:
     dd = certificate_drawdown(t) if t.revocations is not None else None
     if dd is None:
         return None
-    dd = dd.mutate(_period=period_of(dd.date.cast("date")), _day=dd.date.cast("date"))
+    dd = _dated(dd)
     r = t.revocations.select("certificate_id", r_date=t.revocations.date.cast("date"),
                              r_reason=t.revocations.reason)
     j = dd.inner_join(r, "certificate_id")

@@ -56,7 +56,7 @@ def links(recs: ir.Table) -> ir.Table:
 
 def flow_target_expr(r: ir.Table, recyclers: ir.Column, civil: list[str],
                      prohibited: list[str]) -> ir.StringValue:
-    """`attribution.target_of` as an engine expression over flow records."""
+    """`attribution.targets` as an engine expression over flow records."""
     leaves = r.dest_country != r.from_country
     civil = civil or ["\u2400"]
     prohibited = prohibited or ["\u2400"]
