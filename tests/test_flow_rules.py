@@ -44,7 +44,7 @@ def test_vanished_stock_is_unaccounted(ws: Workspace, example_dir: Path) -> None
     f = found["EX-IN-01"][0]
     assert f.kg == pytest.approx(1000 * 0.31)
     assert f.share == pytest.approx(310 / 837, abs=1e-4)
-    assert f.severity == "high"
+    assert f.severity == "medium"  # a mass-balance estimate (contract 1.1 §8)
     assert r.attribution.iloc[0].unaccounted_kg == pytest.approx(310.0)
 
 

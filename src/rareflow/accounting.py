@@ -5,33 +5,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
-from rareflow.analyses.attribution import CATEGORIES, absorbing_shares, destinies, flow_targets
 from rareflow.analyses.balances import BalanceSettings, party_balances
 from rareflow.analyses.capacity import CapacitySettings, capacity_findings
-from rareflow.analyses.certificate_destiny import (
-    certificate_destinies,
-    destiny_findings,
-    diverting_flows,
-)
 from rareflow.analyses.content import shipment_content
-from rareflow.analyses.diversion import (
-    bound_parties,
-    mirror_findings,
-    prohibited_findings,
-    reexport_findings,
-    teardown_trace,
+from rareflow.analyses.diversion import mirror_findings, shipment_findings, teardown_trace
+from rareflow.analyses.flow_account import (
+    CONTROLLED_KINDS,
+    NONE,
+    attribute,
+    cohort,
+    consistency,
+    flow_edges,
+    release_sources,
 )
-from rareflow.analyses.flow_content import flow_content, stock_content
-from rareflow.analyses.lots import LOT, links, lot_edges, records
+from rareflow.analyses.flow_content import flow_content
 from rareflow.analyses.network_test import balance_streams, period_tests
+from rareflow.analyses.responsibility import (
+    Act,
+    ResponsibilitySettings,
+    affiliates,
+    promises,
+    responsibility_findings,
+)
 from rareflow.analyses.screening import restricted_matches
 from rareflow.analyses.tables import Tables
 from rareflow.analyses.unaccounted import UnaccountedSettings, unaccounted_findings
 from rareflow.findings import Finding
-from rareflow.policy import load_policy
+from rareflow.policy import Policy, load_policy
 from rareflow.store import Store
 
 
@@ -42,6 +45,8 @@ class Accounting:
     prohibited: pd.DataFrame
     findings: list[Finding]
     reconciliation: pd.DataFrame | None = None
+    cohort: pd.DataFrame | None = None
+    checks: pd.DataFrame | None = None
 
 
 def prohibited_parties(store: Store, t: Tables) -> pd.DataFrame:
@@ -76,25 +81,26 @@ def restricted_party_findings(store: Store, t: Tables) -> list[Finding]:
         for m in _matches(store, t).itertuples(index=False)]
 
 
-def run_accounting(store: Store, t: Tables, bs: BalanceSettings | None = None,
-                   us: UnaccountedSettings | None = None,
-                   cs: CapacitySettings | None = None) -> Accounting:
+def run_accounting(store: Store, t: Tables, policy: Policy | None = None,
+                   bs: BalanceSettings | None = None) -> Accounting:
+    policy = policy or load_policy(None)
     bs = bs or BalanceSettings()
-    us = us or UnaccountedSettings()
     balances = store.to_pandas(party_balances(t, bs).order_by(["party_id", "period"]))
     balances, reconciliation = _network_tests(store, t, bs, balances)
     prohibited = prohibited_parties(store, t)
-    findings = unaccounted_findings(balances, us, _not_judged(store, t, prohibited))
-    attribution = _attribution(store, t, bs, balances, set(prohibited.party_id))
-    findings += _diversion(store, t, prohibited)
+    findings = unaccounted_findings(balances, policy.settings(UnaccountedSettings),
+                                    _not_judged(store, t, prohibited))
+    yearly = (balances if bs.period == "year" else store.to_pandas(
+        party_balances(t, BalanceSettings(controlling_country=bs.controlling_country))))
+    attribution, cohort_view, checks = _flow_account(store, t, bs, yearly,
+                                                     set(prohibited.party_id))
+    findings += _diversion(store, t, prohibited, policy)
     findings += restricted_party_findings(store, t)
-    if bs.period == "year":
-        findings += _certificate_destiny(store, t, balances, set(prohibited.party_id))
     if t.capacity is not None:
-        yearly = (balances if bs.period == "year" else store.to_pandas(
-            party_balances(t, BalanceSettings(controlling_country=bs.controlling_country))))
-        findings += capacity_findings(_capacity_use(store, t, yearly), cs or CapacitySettings())
-    return Accounting(balances, attribution, prohibited, findings, reconciliation)
+        findings += capacity_findings(_capacity_use(store, t, yearly),
+                                      policy.settings(CapacitySettings))
+    return Accounting(balances, attribution, prohibited, findings, reconciliation,
+                      cohort_view, checks)
 
 
 def _network_tests(store: Store, t: Tables, bs: BalanceSettings, balances: pd.DataFrame
@@ -125,43 +131,42 @@ def _civil_uses(store: Store, t: Tables) -> set[str]:
     return set(uses[uses.civil.fillna(False).astype(bool)].use)
 
 
-def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Finding]:
+def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame, policy: Policy
+               ) -> list[Finding]:
+    """`unauthorised_reexport` and `prohibited_end_use`, naming the actor and the answerable
+    party (`analyses/responsibility.py`), and `certificate_violated` by what they did."""
     civil = _civil_uses(store, t)
     ship = shipment_content(t.shipments, t.products)
-    bad_list = list(prohibited.party_id) or ["\u2400"]
-    # only what the rules need reaches Python: shipments naming a prohibited party, and
-    # the distinct (consignee, end user, certificate, licence) combinations
-    direct = ship.filter(ship.consignee_id.isin(bad_list) | ship.end_user_id.isin(bad_list))
-    ship_df = store.to_pandas(direct.select("declaration_id", "date", "consignee_id",
-                                            "end_user_id", "certificate_id", "licence_id",
-                                            "content_kg"))
-    combos = store.to_pandas(ship.select("consignee_id", "end_user_id", "certificate_id",
-                                         "licence_id").distinct())
+    bad = list(prohibited.party_id) or [NONE]
+    direct = ship.filter(ship.consignee_id.isin(bad) | ship.end_user_id.isin(bad))
+    out = shipment_findings(store.to_pandas(direct.select(
+        "declaration_id", "date", "consignee_id", "end_user_id", "content_kg")), prohibited)
     f = flow_content(t)
-    cols = ["flow_id", "date", "from_id", "to_id", "product", "kind", "content_kg",
-            "dest_country", "from_country", "final_use", "source_ref"]
-    if f is None:
-        flows = pd.DataFrame(columns=cols)
-        edges = pd.DataFrame(columns=["from_id", "to_id"])
-    else:
-        notable = f.filter((f.dest_country != f.from_country) | f.to_id.isin(bad_list)
-                           | (f.to_id.isnull() & f.final_use.notnull()
-                              & ~f.final_use.isin(list(civil) or ["\u2400"])))
-        flows = store.to_pandas(notable.select(*cols))
-        e = f.filter(f.to_id.notnull())
-        edges = store.to_pandas(e.select("from_id", "to_id").distinct())
-    out = prohibited_findings(flows, ship_df, prohibited, civil)
-    certs = (store.to_pandas(t.certificates.select("certificate_id", "commitments"))
-             if t.certificates is not None else pd.DataFrame(columns=["certificate_id",
-                                                                     "commitments"]))
-    lics = (store.to_pandas(t.licences.select("licence_id", "conditions"))
-            if t.licences is not None else pd.DataFrame(columns=["licence_id", "conditions"]))
-    bound = bound_parties(combos, certs, lics, edges)
-    named = {c.certificate_id: _no_transfer(c.commitments) for c in certs.itertuples()}
-    named |= {x.licence_id: _no_transfer(x.conditions) for x in lics.itertuples()}
-    out += reexport_findings(flows, bound, named)
+    if f is not None:
+        acts = _acts(store, f, prohibited, civil)
+        if acts:
+            controlled = f.filter(f.to_id.notnull() & f.kind.isin(list(CONTROLLED_KINDS)))
+            supply = store.to_pandas(controlled.group_by(["from_id", "to_id"]).aggregate(
+                content_kg=controlled.content_kg.sum()))
+            traced = _lot_origins(store, t, {a.act.flow_id: a.ref for a in acts if a.ref})
+            cols = ["consignee_id", "end_user_id", "certificate_id", "licence_id"]
+            combos = store.to_pandas(ship.select(*cols).distinct())
+            decls = sorted({d for ds in traced.values() for d in ds}) or [NONE]
+            linked = store.to_pandas(ship.filter(ship.declaration_id.isin(decls))
+                                     .select("declaration_id", *cols))
+            promise = promises(pd.concat([combos.assign(declaration_id=None), linked],
+                                         ignore_index=True),
+                               _frame(store, t.certificates, "certificate_id", "commitments",
+                                      "importer_id", "end_user_id"),
+                               _frame(store, t.licences, "licence_id", "conditions",
+                                      "consignee_id", "end_user_id"))
+            rs = policy.settings(ResponsibilitySettings)
+            owners = affiliates(_frame(store, t.ownership, "owner_id", "owned_id", "share"),
+                                rs.ownership_threshold)
+            out += responsibility_findings([a.act for a in acts], promise, supply, traced,
+                                           owners, rs)
     if t.trade_stats is not None:
-        hs = tuple(sorted({h for c in load_policy(None).controls for h in c.tariff_lines}
+        hs = tuple(sorted({h for c in policy.controls for h in c.tariff_lines}
                           | {"850511", "280530", "284690", "720299"}))
         out += mirror_findings(store.to_pandas(t.trade_stats), hs)
     if t.observations is not None:
@@ -178,48 +183,117 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame) -> list[Findin
     return out
 
 
-def _certificate_destiny(store: Store, t: Tables, balances: pd.DataFrame,
-                         prohibited: set[str]) -> list[Finding]:
-    """`certificate_violated` where a certificate's goods, followed year by year through the
-    flow graph, end re-exported or in a prohibited use against its commitments."""
-    f = flow_content(t)
-    if f is None or t.certificates is None:
-        return []
-    ship = shipment_content(t.shipments, t.products)
-    ship = ship.filter(ship.certificate_id.notnull())
-    src = store.to_pandas(ship.group_by(
-        certificate_id=ship.certificate_id, year=ship.date.cast("date").year().cast("string"),
-        node=ship.consignee_id).aggregate(content_kg=ship.content_kg.sum()))
-    if src.empty:
-        return []
-    f = f.mutate(year=f.date.cast("date").year().cast("string"))
-    f = f.filter(f.year.isin(sorted(set(src.year))))
-    keys = ["year", "from_id", "to_id", "product", "kind", "final_use", "dest_country",
-            "from_country"]
-    agg = store.to_pandas(f.group_by(keys).aggregate(content_kg=f.content_kg.sum()))
-    civil = _civil_uses(store, t)
-    bad = sorted(prohibited) or ["\u2400"]
-    notable = f.filter((f.dest_country != f.from_country) | f.to_id.isin(bad)
-                       | (f.to_id.isnull() & f.final_use.notnull()))
-    notable = store.to_pandas(notable.select("flow_id", *keys))
-    parties = store.to_pandas(t.parties.select("party_id", "roles"))
-    certs = store.to_pandas(t.certificates.select("certificate_id", "commitments"))
-    commitments = dict(zip(certs.certificate_id, certs.commitments, strict=True))
-    out: list[Finding] = []
-    for year, sources in src.groupby("year", sort=True):
-        flows = agg[agg.year == year]
-        inflow = balances[balances.period == year].groupby("party_id").received_kg.sum()
-        dest, reached = certificate_destinies(flows, parties, inflow, sources, civil, prohibited)
-        div = diverting_flows(notable[notable.year == year], parties, civil, prohibited)
-        out += destiny_findings(str(year), dest, reached, div, commitments)
+def _frame(store: Store, table: ir.Table | None, *cols: str) -> pd.DataFrame:
+    if table is None:
+        return pd.DataFrame(columns=list(cols))
+    return store.to_pandas(table.select(*cols))
+
+
+@dataclass
+class _ActRow:
+    act: Act
+    ref: str | None
+
+
+def _acts(store: Store, f: ir.Table, prohibited: pd.DataFrame, civil: set[str]
+          ) -> list[_ActRow]:
+    """Flows that break a promise if one binds their goods: controlled items leaving the
+    country, controlled items to a prohibited party, final sales for a military use."""
+    why = prohibited.groupby("party_id").agg(reason=("reason", "; ".join),
+                                             evidence=("evidence", list))
+    bad = list(why.index) or [NONE]
+    controlled = f.kind.isin(list(CONTROLLED_KINDS))
+    leaves = f.dest_country != f.from_country
+    military = f.to_id.isnull() & f.final_use.notnull() & ~f.final_use.isin(
+        sorted(civil) or [NONE])
+    notable = f.filter((controlled & leaves) | (controlled & f.to_id.isin(bad)) | military)
+    rows = store.to_pandas(notable.select(
+        "flow_id", "date", "from_id", "to_id", "product", "content_kg", "dest_country",
+        "source_ref", is_leaving=controlled & leaves, is_bad=controlled & f.to_id.isin(bad),
+        is_military=military))
+    out = []
+    for r in rows.itertuples(index=False):
+        ref = r.source_ref if isinstance(r.source_ref, str) else None
+        base = dict(flow_id=str(r.flow_id), date=str(r.date)[:10], sender=str(r.from_id),
+                    kg=float(r.content_kg), product=str(r.product))
+        if r.is_bad:
+            w = why.loc[r.to_id]
+            out.append(_ActRow(Act(actor=str(r.to_id), kind="prohibited_receiver",
+                                   country=None, why=w.reason,
+                                   why_evidence=tuple(map(str, w.evidence)), **base), ref))
+        elif r.is_leaving:
+            out.append(_ActRow(Act(actor=str(r.from_id), kind="reexport",
+                                   country=str(r.dest_country), **base), ref))
+        elif r.is_military:
+            out.append(_ActRow(Act(actor=str(r.from_id), kind="military_sale", country=None,
+                                   **base), ref))
     return out
 
 
-def _no_transfer(text: object) -> set[str]:
-    if not isinstance(text, str):
-        return set()
-    return {c.split(":", 1)[1].strip().upper() for c in text.split(";")
-            if c.strip().startswith("no_transfer:")}
+def _lot_origins(store: Store, t: Tables, refs: dict[str, str], depth: int = 30
+                 ) -> dict[str, set[str]]:
+    """For each flow id, the export declarations its lot links lead back to. A link counts
+    only when the record it names was held by the one who cites it (a flow's sender
+    received it, a transformation's party holds it); others are treated as absent."""
+    out: dict[str, set[str]] = {k: set() for k in refs}
+    # frontier: (start flow, record named, the party that must hold it)
+    senders = {}
+    if refs and t.flows is not None:
+        fl = t.flows.filter(t.flows.flow_id.isin(sorted(refs)))
+        senders = dict(store.to_pandas(fl.select("flow_id", "from_id")).itertuples(
+            index=False))
+    frontier = {(k, v, senders.get(k)) for k, v in refs.items()}
+    seen: set[tuple[str, str]] = set()
+    for _ in range(depth):
+        frontier = {x for x in frontier if (x[0], x[1]) not in seen}
+        if not frontier:
+            break
+        seen |= {(x[0], x[1]) for x in frontier}
+        ids = sorted({x[1] for x in frontier})
+        s = t.shipments.filter(t.shipments.declaration_id.isin(ids))
+        held = {(str(a), str(b)) for a, b in store.to_pandas(
+            s.select("declaration_id", "consignee_id")).itertuples(index=False)}
+        nxt = set()
+        for start, rid, holder in frontier:
+            if (rid, str(holder)) in held:
+                out[start].add(rid)
+        if t.flows is not None:
+            fl = t.flows.filter(t.flows.flow_id.isin(ids))
+            for fid, to, frm, ref in store.to_pandas(fl.select(
+                    "flow_id", "to_id", "from_id", "source_ref")).itertuples(index=False):
+                for start, rid, holder in frontier:
+                    if rid == fid and str(to) == str(holder) and isinstance(ref, str):
+                        nxt.add((start, ref, frm))
+        if t.transformations is not None:
+            x = t.transformations
+            x = x.filter(x.transformation_id.isin(ids))
+            for xid, party, ref in store.to_pandas(x.select(
+                    "transformation_id", "party_id", "input_ref")).itertuples(index=False):
+                for start, rid, holder in frontier:
+                    if rid == xid and str(party) == str(holder) and isinstance(ref, str):
+                        nxt.add((start, ref, party))
+        frontier = nxt
+    return out
+
+
+def _flow_account(store: Store, t: Tables, bs: BalanceSettings, yearly: pd.DataFrame,
+                  prohibited: set[str]
+                  ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]:
+    """Attribution per destination and year (a flow account), the cohort view and the
+    self-check against the balances (`analyses/flow_account.py`)."""
+    sources = store.to_pandas(release_sources(t, "year", bs.controlling_country))
+    if sources.empty:
+        return None, None, None
+    civil = _civil_uses(store, t)
+    e = flow_edges(t, "year", civil, prohibited)
+    edges = (store.to_pandas(e) if e is not None
+             else pd.DataFrame(columns=["period", "from_id", "target", "content_kg"]))
+    attribution, reached = attribute(edges, yearly, sources, prohibited)
+    cohort_view = cohort(edges, yearly, sources, prohibited)
+    checks = consistency(attribution, reached, yearly)
+    return (attribution.sort_values(["destination", "period"]).reset_index(drop=True),
+            cohort_view.sort_values(["destination", "period"]).reset_index(drop=True),
+            checks)
 
 
 def expected_use(store: Store, t: Tables) -> pd.DataFrame:
@@ -243,55 +317,3 @@ def _capacity_use(store: Store, t: Tables, yearly: pd.DataFrame) -> pd.DataFrame
     m = exp.merge(y, on=["party_id", "year"], how="left").fillna(
         {"received_kg": 0.0, "stock_change_kg": 0.0})
     return m[["party_id", "year", "received_kg", "stock_change_kg", "expected_kg"]]
-
-
-def _attribution(store: Store, t: Tables, bs: BalanceSettings, balances: pd.DataFrame,
-                 prohibited: set[str]) -> pd.DataFrame | None:
-    """Where each destination's imports from the controlling country ended: lot links
-    followed exactly (`analyses/lots.py`), the rest allocated through each party's mix."""
-    recs = records(t)
-    lk = links(recs)
-    ids = lk.select(rid=lk.child).union(lk.select(rid=lk.parent)).distinct()
-    parent_ids = lk.select(rid=lk.parent).distinct()
-    ship = shipment_content(t.shipments, t.products)
-    node = ibis.cases((ship.declaration_id.isin(parent_ids.rid),
-                       ibis.literal(LOT).concat(ship.declaration_id)), else_=ship.consignee_id)
-    ship = ship.mutate(node=node)
-    home = t.parties.filter(t.parties.country == bs.controlling_country).party_id
-    src = ship.filter(ship.exporter_id.isin(home))
-    src = src.group_by(destination=src.destination,
-                       period=src.date.cast("date").year().cast("string"),
-                       node=src.node).aggregate(content_kg=src.content_kg.sum())
-    sources = store.to_pandas(src)
-    if sources.empty:
-        return None
-    civil = _civil_uses(store, t)
-    parties = store.to_pandas(t.parties.select("party_id", "roles"))
-    f = flow_content(t)
-    edges = [pd.DataFrame(columns=["from_id", "target", "content_kg"])]
-    if f is not None:
-        pool = f.filter(~f.flow_id.isin(ids.rid))
-        agg = pool.group_by(["from_id", "to_id", "product", "kind", "final_use",
-                             "dest_country", "from_country"]).aggregate(
-            content_kg=pool.content_kg.sum())
-        edges.append(flow_targets(store.to_pandas(agg), parties, civil, prohibited))
-    edges.append(store.to_pandas(lot_edges(recs, lk, t.parties, civil, prohibited)))
-    edges_df = pd.concat([e for e in edges if not e.empty] or edges, ignore_index=True)
-    injected = store.to_pandas(ship.group_by("node").aggregate(content_kg=ship.content_kg.sum()))
-    inflow = pd.concat([
-        edges_df[~edges_df.target.isin(CATEGORIES)].groupby("target").content_kg.sum(),
-        injected.set_index("node").content_kg]).groupby(level=0).sum()
-    stock = _stock_built(store, t)
-    nodes, q, r = absorbing_shares(edges_df, inflow, stock, prohibited)
-    out = destinies(nodes, q, r, sources)
-    return out.sort_values(["destination", "period"]).reset_index(drop=True)
-
-
-def _stock_built(store: Store, t: Tables) -> pd.Series:
-    """Net stock built over the whole record: each product's last reported stock."""
-    st = stock_content(t)
-    if st is None:
-        return pd.Series(dtype=float)
-    df = store.to_pandas(st.select("party_id", "product", "date", "content_kg"))
-    last = df.sort_values("date").groupby(["party_id", "product"]).content_kg.last()
-    return last.groupby(level=0).sum()

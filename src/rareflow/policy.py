@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
 from rareflow.errors import ConfigError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,20 @@ class Policy:
     source: str = field(default="rareflow:policy.yaml")
     countries: tuple[Listing, ...] = ()
     parties: tuple[Listing, ...] = ()
+    analysis: dict = field(default_factory=dict)  # rule settings: {section: {name: value}}
+
+    def settings(self, cls: type[T]) -> T:
+        """A rule's settings dataclass with the policy's `analysis.<section>` values over its
+        defaults (`section`: the class's `SECTION`, else its name without "Settings")."""
+        section = getattr(cls, "SECTION", cls.__name__.removesuffix("Settings").lower())
+        given = self.analysis.get(section) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ConfigError(f"policy {self.source}: analysis.{section} has no setting "
+                              f"{', '.join(unknown)} (known: {', '.join(sorted(known))})",
+                              file=self.source)
+        return cls(**given)
 
     def country_status(self, country: str, on: date) -> list[Listing]:
         return [c for c in self.countries if c.subject == country and c.in_force(on)]
@@ -106,8 +123,12 @@ def parse_policy(raw: dict, source: str) -> Policy:
         parties = tuple(_listing(p, "party_id", "deny" if p.get("status") == "control"
                                  else "request_information")
                         for p in raw.get("party_lists") or [])
+        analysis = raw.get("analysis") or {}
+        if not isinstance(analysis, dict):
+            raise ValueError("analysis: a mapping of rule settings")
         return Policy(controls, tuple(req.get("mandatory") or ()),
-                      tuple(req.get("heavy_re_items") or ()), source, countries, parties)
+                      tuple(req.get("heavy_re_items") or ()), source, countries, parties,
+                      analysis)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"policy {source}: {exc}", file=source) from exc
 

@@ -1,8 +1,18 @@
 """Per-party rare-earth mass balances per period, with the standard deviation of the
 residual ("unaccounted") propagated from each source's measurement uncertainty.
 
-    unaccounted = received (customs + other parties) + produced + scrap generated
-                  - sent - used in transformations - stock change
+    unaccounted = received (customs + other parties) + produced - used in transformations
+                  + process scrap held - sent - stock change
+
+A transformation's output holds its input's content minus the scrap's (contract), so
+`produced - used` is minus the process scrap. Process scrap is documented scrap, an end of
+the material (contract 1.1, `verified_use`): `scrap_kg` is the part of it that the party
+does not send on as a scrap product or keep in a reported scrap stock; the rest is held
+until it leaves by a flow or a stock report.
+
+A stock change is the last report at or before the period's end minus the last report at or
+before its start; reports dated before the data's first period are opening stocks, not a
+change to explain (contract 1.1 §2).
 
 Each quantity's standard deviation is `relative sd of its source x quantity`; independent
 entries add in quadrature. Defaults (`BalanceSettings`) are documented in
@@ -19,10 +29,15 @@ from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_content import flow_content, stock_content, transformation_content
 from rareflow.analyses.tables import Tables
 
-COMPONENTS = ("received_customs", "received_flows", "produced", "scrap", "sent", "used",
-              "stock_change")
-SIGN = {"received_customs": 1, "received_flows": 1, "produced": 1, "scrap": 1, "sent": -1,
-        "used": -1, "stock_change": -1}
+COMPONENTS = ("received_customs", "received_flows", "produced", "scrap_generated", "sent",
+              "used", "stock_change", "scrap_sent", "scrap_stock_change")
+SIGN = {"received_customs": 1, "received_flows": 1, "produced": 1, "sent": -1, "used": -1,
+        "stock_change": -1}
+
+
+def is_scrap(product: ir.StringValue) -> ir.BooleanValue:
+    """Scrap products (`magnet_scrap` and any product code naming scrap)."""
+    return product.lower().contains("scrap")
 
 
 @dataclass(frozen=True)
@@ -63,20 +78,35 @@ def balance_entries(t: Tables, s: BalanceSettings) -> ir.Table:
         parts.append(_part(to_party, to_party.to_id, to_party.date, to_party.content_kg,
                            "received_flows", s.sd_flows, s.period))
         parts.append(_part(f, f.from_id, f.date, f.content_kg, "sent", s.sd_flows, s.period))
+        sc = f.filter(is_scrap(f["product"]))
+        parts.append(_part(sc, sc.from_id, sc.date, sc.content_kg, "scrap_sent", 0.0,
+                           s.period))
     x = transformation_content(t)
     if x is not None:
         for comp, col in (("used", "input_kg"), ("produced", "output_kg"),
-                          ("scrap", "scrap_content_kg")):
+                          ("scrap_generated", "scrap_content_kg")):
             parts.append(_part(x, x.party_id, x.date, x[col], comp, s.sd_transformations,
                                s.period))
     st = stock_content(t)
     if st is not None:
-        parts.append(stock_changes(st, s))
+        ch = stock_changes(st, s, first_period(t, s))
+        parts.append(ch.select("party_id", "period", component=ibis.literal("stock_change"),
+                               kg=ch.kg, var=ch["var"]))
+        sc = ch.filter(is_scrap(ch["product"]))
+        parts.append(sc.select("party_id", "period",
+                               component=ibis.literal("scrap_stock_change"), kg=sc.kg,
+                               var=ibis.literal(0.0)))
     return ibis.union(*parts)
 
 
-def stock_changes(st: ir.Table, s: BalanceSettings) -> ir.Table:
-    """Per party, product and period: last reported stock minus the last one before."""
+def first_period(t: Tables, s: BalanceSettings) -> ir.StringValue:
+    """The data's first period: that of the earliest export declaration."""
+    return period_expr(t.shipments.date.cast("date").min(), s.period).as_scalar()
+
+
+def stock_changes(st: ir.Table, s: BalanceSettings, first: ir.Value) -> ir.Table:
+    """Per party, product and period from `first` on: the last reported stock minus the last
+    one before (0 when there is none); earlier reports are opening stocks."""
     st = st.mutate(period=period_expr(st.date.cast("date"), s.period))
     w = ibis.window(group_by=[st.party_id, st.product, st.period], order_by=st.date.desc())
     last = st.mutate(_rn=ibis.row_number().over(w)).filter(ibis._._rn == 0)
@@ -84,8 +114,9 @@ def stock_changes(st: ir.Table, s: BalanceSettings) -> ir.Table:
     prev = last.content_kg.lag().over(w2).fill_null(0)
     ch = last.mutate(kg=last.content_kg - prev,
                      var=(last.content_kg * s.sd_stocks) ** 2 + (prev * s.sd_stocks) ** 2)
-    return ch.select("party_id", "period", component=ibis.literal("stock_change"),
-                     kg=ch.kg.cast("float64"), var=ch.var.cast("float64"))
+    ch = ch.filter(ch.period >= first)
+    return ch.select("party_id", "period", "product", kg=ch.kg.cast("float64"),
+                     var=ch["var"].cast("float64"))
 
 
 def party_balances(t: Tables, s: BalanceSettings) -> ir.Table:
@@ -94,10 +125,15 @@ def party_balances(t: Tables, s: BalanceSettings) -> ir.Table:
     e = balance_entries(t, s)
     aggs = {f"{c}_kg": e.kg.sum(where=e.component == c).fill_null(0) for c in COMPONENTS}
     wide = e.group_by(["party_id", "period"]).aggregate(**aggs, _var=e.var.sum())
-    unacc = sum(SIGN[c] * wide[f"{c}_kg"] for c in COMPONENTS)
+    # process scrap not sent on as scrap nor kept in a scrap stock: documented scrap, an end
+    scrap_end = ibis.greatest(
+        wide.scrap_generated_kg - wide.scrap_sent_kg
+        - ibis.greatest(wide.scrap_stock_change_kg, 0.0), 0.0)
+    unacc = (sum(SIGN[c] * wide[f"{c}_kg"] for c in SIGN)
+             + wide.scrap_generated_kg - scrap_end)
     wide = wide.mutate(
         received_kg=wide.received_customs_kg + wide.received_flows_kg,
-        unaccounted_kg=unacc, unaccounted_sd_kg=wide._var.sqrt(),
-    ).drop("_var")
+        scrap_kg=scrap_end, unaccounted_kg=unacc, unaccounted_sd_kg=wide._var.sqrt(),
+    ).drop("_var", "scrap_sent_kg", "scrap_stock_change_kg")
     home = t.parties.filter(t.parties.country == s.controlling_country).party_id
     return wide.filter(~wide.party_id.isin(home))

@@ -1,7 +1,8 @@
 """Rare-earth content of flows, transformations and stocks (kg of elements, and of Dy+Tb).
 
 Transformations conserve content: output content = input content - scrap content, the scrap
-valued at the `magnet_scrap` product's content per kg."""
+valued at its input product's content per kg (contract 1.1, `verified_use`); for an input
+counted in pieces, at the `magnet_scrap` product's content per kg."""
 
 from __future__ import annotations
 
@@ -45,19 +46,22 @@ def transformation_content(t: Tables) -> ir.Table | None:
         return None
     p = _per_unit(t.products)
     x = t.transformations
-    x = x.left_join(p, x.input_product == p.product).select(x, p._re, p._heavy)
+    x = x.left_join(p, x.input_product == p.product).select(x, p.unit, p._re, p._heavy)
     scrap = t.products.filter(t.products.product == "magnet_scrap").select(
         _s=t.products.re_kg_per_unit, _sh=t.products.heavy_re_kg_per_unit.fill_null(0))
-    x = x.cross_join(scrap)
+    x = x.left_join(scrap, ibis.literal(True)).select(x, scrap._s, scrap._sh)
+    per_kg = x.unit == "kg"
+    s_re = ibis.cases((per_kg, x._re), else_=x._s.fill_null(0))
+    s_heavy = ibis.cases((per_kg, x._heavy), else_=x._sh.fill_null(0))
     input_kg = x.input_qty * x._re
-    scrap_kg = x.scrap_kg.fill_null(0) * x._s
+    scrap_kg = x.scrap_kg.fill_null(0) * s_re
     heavy_in = x.input_qty * x._heavy
-    heavy_scrap = x.scrap_kg.fill_null(0) * x._sh
+    heavy_scrap = x.scrap_kg.fill_null(0) * s_heavy
     return x.mutate(
         input_kg=input_kg, scrap_content_kg=ibis.least(scrap_kg, input_kg),
         output_kg=ibis.greatest(input_kg - scrap_kg, 0), heavy_in_kg=heavy_in,
         heavy_out_kg=ibis.greatest(heavy_in - heavy_scrap, 0),
-    ).drop("_re", "_heavy", "_s", "_sh")
+    ).drop("unit", "_re", "_heavy", "_s", "_sh")
 
 
 def stock_content(t: Tables) -> ir.Table | None:

@@ -6,7 +6,8 @@ per party; a party's residual is then its estimated unaccounted flow, with sd
 sqrt((A V A')_ii).
 
 Transformations are internal to a party (output = input - scrap) and cancel in its balance,
-so they are not streams here."""
+so they are not streams here; the process scrap that leaves the books as documented scrap
+(`balances.scrap_kg`) is a stream to the outside."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from rareflow.analyses.balances import BalanceSettings, period_expr, stock_changes
+from rareflow.analyses.balances import (
+    BalanceSettings,
+    first_period,
+    party_balances,
+    period_expr,
+    stock_changes,
+)
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_content import flow_content, stock_content
 from rareflow.analyses.reconcile import reconcile
@@ -43,10 +50,17 @@ def balance_streams(t: Tables, s: BalanceSettings) -> ir.Table:
                              s.sd_flows, "flow", s.period))
     st = stock_content(t)
     if st is not None:
-        ch = stock_changes(st, s)
+        ch = stock_changes(st, s, first_period(t, s))
         parts.append(ch.select(period=ch.period, src=ch.party_id.cast("string"),
                                dst=ibis.literal(OUTSIDE), kind=ibis.literal("stock_change"),
                                kg=ch.kg, var=ch["var"]))
+    if t.transformations is not None:
+        b = party_balances(t, s)
+        b = b.filter(b.scrap_kg > 0)
+        parts.append(b.select(period=b.period, src=b.party_id.cast("string"),
+                              dst=ibis.literal(OUTSIDE), kind=ibis.literal("scrap"),
+                              kg=b.scrap_kg.cast("float64"),
+                              var=((b.scrap_kg * s.sd_transformations) ** 2).cast("float64")))
     u = ibis.union(*parts)
     home = t.parties.filter(t.parties.country == s.controlling_country).party_id
     u = u.mutate(src=ibis.cases((u.src.isin(home), OUTSIDE), else_=u.src),

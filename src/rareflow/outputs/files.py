@@ -18,6 +18,8 @@ ATTRIBUTION_COLUMNS = ["destination", "period", "released_kg", "verified_use_kg"
                        "in_stock_kg", "reexported_kg", "prohibited_use_kg", "unaccounted_kg",
                        "verified_use_share", "in_stock_share", "reexported_share",
                        "prohibited_use_share", "unaccounted_share"]
+CHECK_COLUMNS = ["destination", "period", "attribution_unaccounted_kg",
+                 "balances_unaccounted_kg", "balances_sd_kg", "ok"]
 REJECT_FILE_COLUMNS = ["file", "line", "column", "reason", "value", "level", "table"]
 
 

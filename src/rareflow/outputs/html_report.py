@@ -116,10 +116,46 @@ def _attribution(r: AnalysisResult, chart: _Charts) -> str:
         cols[f"{c}_share"] = "share"
         fmt[f"{c}_kg"] = kg
         fmt[f"{c}_share"] = pct
-    note = ("<p class=note>Mass-balance allocation: each party passes on what it receives in "
-            "proportion to its documented outflows. Shares of a destination and period add "
-            "up to 100%.</p>")
-    return sankey + chart(fig) + note + _table(a, cols, fmt)
+    note = ("<p class=note>A flow account per year (contract 1.1 §1): what happened in the "
+            "year, divided by the rare-earth content released to the destination in that "
+            "year. Each party passes on what it received in proportion to what it did; a "
+            "stock drawdown is a negative <i>in stock</i>, so <i>verified use</i> can exceed "
+            "100%. The five shares of a destination and year add up to 100%.</p>")
+    return (_checks(r) + sankey + chart(fig) + note + _table(a, cols, fmt)
+            + _cohort(r, cols, fmt))
+
+
+def _checks(r: AnalysisResult) -> str:
+    """The analysis checks itself: attribution's unaccounted against the balances."""
+    c = r.checks
+    if c is None or c.empty:
+        return ""
+    bad = c[~c.ok.astype(bool)]
+    if bad.empty:
+        return (f"<p class=note>Self-check passed: for each of the {len(c)} destination-years, "
+                "attribution's unaccounted kg is within the summed unaccounted of the parties "
+                "the material reached plus 3 standard deviations.</p>")
+    rows = _table(bad, {"destination": "destination", "period": "period",
+                        "attribution_unaccounted_kg": "attribution unaccounted",
+                        "balances_unaccounted_kg": "balances unaccounted",
+                        "balances_sd_kg": "sd"},
+                  {"attribution_unaccounted_kg": kg, "balances_unaccounted_kg": kg,
+                   "balances_sd_kg": kg})
+    return ("<div class=alarm><b>SELF-CHECK FAILED: this is a bug in rareflow, not a finding."
+            f"</b> For {len(bad)} destination-year(s), attribution's unaccounted kg exceeds the "
+            "parties' balances plus 3 standard deviations. Do not rely on the attribution "
+            "below; report the dataset to the maintainers.</div>" + rows)
+
+
+def _cohort(r: AnalysisResult, cols: dict, fmt: dict) -> str:
+    c = r.cohort
+    if c is None or c.empty:
+        return ""
+    return ("<h3>Cohort view: where each year's release was by the end of the data</h3>"
+            "<p class=note>Follows each year's release into later years through one graph "
+            "of the whole record (flows summed, stock change from the opening stock to the "
+            "last report). An extra view, not the contract's attribution: "
+            "<code>attribution_cohort.csv</code>.</p>" + _table(c, cols, fmt))
 
 
 def _sankey(a: pd.DataFrame, chart: _Charts) -> str:

@@ -17,6 +17,7 @@ th{background:#f5f5f5;position:sticky;top:0}
 .card b{display:block;font-size:24px}.card.high{background:#ffebee}
 .card.medium{background:#fff8e1}.card.low{background:#e8f5e9}
 .note{color:#555;font-size:13px}
+.alarm{background:#fde8e8;border:2px solid #c0392b;color:#7b1d1d;padding:8px 12px;margin:8px 0}
 #filter{width:100%;padding:6px;margin-bottom:8px;font-size:14px}
 @media print{header nav,#filter{display:none}section{break-inside:avoid}}
 """
