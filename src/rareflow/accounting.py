@@ -143,6 +143,7 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame, policy: Policy
         "declaration_id", "date", "consignee_id", "end_user_id", "content_kg")), prohibited)
     f = flow_content(t)
     if f is not None:
+        out += _final_military_sales(store, f, civil)
         acts = _acts(store, f, prohibited, civil)
         if acts:
             controlled = f.filter(f.to_id.notnull() & f.kind.isin(list(CONTROLLED_KINDS)))
@@ -150,10 +151,12 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame, policy: Policy
                 content_kg=controlled.content_kg.sum()))
             traced = _lot_origins(store, t, {a.act.flow_id: a.ref for a in acts if a.ref})
             cols = ["consignee_id", "end_user_id", "certificate_id", "licence_id"]
-            combos = store.to_pandas(ship.select(*cols).distinct())
+            combos = store.to_pandas(ship.group_by(cols).aggregate(
+                first=ship.date.cast("date").min().cast("string")))
             decls = sorted({d for ds in traced.values() for d in ds}) or [NONE]
             linked = store.to_pandas(ship.filter(ship.declaration_id.isin(decls))
-                                     .select("declaration_id", *cols))
+                                     .select("declaration_id", *cols,
+                                             first=ship.date.cast("date").cast("string")))
             promise = promises(pd.concat([combos.assign(declaration_id=None), linked],
                                          ignore_index=True),
                                _frame(store, t.certificates, "certificate_id", "commitments",
@@ -195,6 +198,32 @@ class _ActRow:
     ref: str | None
 
 
+def _final_military_sales(store: Store, f: ir.Table, civil: set[str]) -> list[Finding]:
+    """`red_flag` (low): final goods sold for a military use. Final goods are not controlled
+    items (contract 1.1 §4), so this is no `prohibited_end_use`; attribution still counts
+    their content as prohibited use (it reached a military use)."""
+    sale = f.filter(f.to_id.isnull() & f.final_use.notnull()
+                    & ~f.final_use.isin(sorted(civil) or [NONE])
+                    & ~f.kind.isin(list(CONTROLLED_KINDS)))
+    rows = store.to_pandas(sale.group_by(["from_id", "final_use"]).aggregate(
+        kg=sale.content_kg.sum(), flows=sale.flow_id.collect(),
+        first=sale.date.cast("date").min().cast("string"),
+        last=sale.date.cast("date").max().cast("string")))
+    out = []
+    for r in rows.itertuples(index=False):
+        ids = sorted(map(str, r.flows))
+        span = r.first[:7] if r.first[:7] == r.last[:7] else f"{r.first[:7]}/{r.last[:7]}"
+        out.append(Finding(
+            rule="red_flag", severity="low", subject_type="party", subject_id=str(r.from_id),
+            period=span, kg=round(float(r.kg), 3), evidence=ids,
+            message=(f"final_goods_military_use: {r.from_id} sold final goods holding "
+                     f"{float(r.kg):,.1f} kg of rare-earth content for {r.final_use} "
+                     f"({', '.join(ids)}). Final goods are not controlled items (contract "
+                     "§4): no violation by itself; their content counts as prohibited use in "
+                     "the attribution.")))
+    return out
+
+
 def _acts(store: Store, f: ir.Table, prohibited: pd.DataFrame, civil: set[str]
           ) -> list[_ActRow]:
     """Flows that break a promise if one binds their goods: controlled items leaving the
@@ -209,8 +238,8 @@ def _acts(store: Store, f: ir.Table, prohibited: pd.DataFrame, civil: set[str]
     notable = f.filter((controlled & leaves) | (controlled & f.to_id.isin(bad)) | military)
     rows = store.to_pandas(notable.select(
         "flow_id", "date", "from_id", "to_id", "product", "content_kg", "dest_country",
-        "source_ref", is_leaving=controlled & leaves, is_bad=controlled & f.to_id.isin(bad),
-        is_military=military))
+        "source_ref", "final_use", is_leaving=controlled & leaves,
+        is_bad=controlled & f.to_id.isin(bad), is_military=military & controlled))
     out = []
     for r in rows.itertuples(index=False):
         ref = r.source_ref if isinstance(r.source_ref, str) else None

@@ -72,6 +72,7 @@ class Promise:
     commitments: set[str]
     holders: set[str] = field(default_factory=set)
     declarations: set[str] = field(default_factory=set)
+    since: str = "9999"  # the first shipment that presented it (ISO date)
 
     def against_transfer(self, country: str | None) -> bool:
         return binds_against(self.commitments, country)
@@ -82,7 +83,8 @@ class Promise:
 
 def promises(shipments: pd.DataFrame, certificates: pd.DataFrame,
              licences: pd.DataFrame) -> dict[str, Promise]:
-    """`shipments` (declaration_id, consignee_id, end_user_id, certificate_id, licence_id),
+    """`shipments` (declaration_id, consignee_id, end_user_id, certificate_id, licence_id,
+    first: the earliest date of such shipments),
     `certificates` (certificate_id, commitments, importer_id, end_user_id), `licences`
     (licence_id, conditions, consignee_id, end_user_id) -> promise id -> Promise."""
     out: dict[str, Promise] = {}
@@ -100,7 +102,9 @@ def promises(shipments: pd.DataFrame, certificates: pd.DataFrame,
             if key in out:
                 out[key].holders |= {v for v in (s.consignee_id, s.end_user_id)
                                      if isinstance(v, str)}
-                out[key].declarations.add(str(s.declaration_id))
+                if isinstance(s.declaration_id, str):
+                    out[key].declarations.add(s.declaration_id)
+                out[key].since = min(out[key].since, str(s.first)[:10])
     return {k: v for k, v in out.items() if v.commitments}
 
 
@@ -165,12 +169,19 @@ def responsibility_findings(acts: list[Act], promise: Mapping[str, Promise],
             continue
         rule = "unauthorised_reexport" if a.kind == "reexport" else "prohibited_end_use"
 
-        def relevant(p: Promise, a: Act = a) -> bool:
-            return (p.against_transfer(a.country) if a.kind == "reexport"
-                    else p.against_prohibited())
+        origin = traced.get(a.flow_id, set())
+        lot = {p.pid: p for d in origin for p in by_decl.get(d, [])}
 
-        lot = {p.pid: p for d in traced.get(a.flow_id, ()) for p in by_decl.get(d, [])
-               if relevant(p)}
+        def relevant(p: Promise, a: Act = a, lot: frozenset = frozenset(lot)) -> bool:
+            """A promise the act can break: of the right kind, and either the one of the
+            shipments the lot links trace the goods to, or (no trace) one whose goods had
+            arrived by the act's date."""
+            if not (p.against_transfer(a.country) if a.kind == "reexport"
+                    else p.against_prohibited()):
+                return False
+            return p.pid in lot if lot else p.since <= a.date
+
+        lot = {k: p for k, p in lot.items() if relevant(p)}  # noqa: B023
         answer: dict[str, tuple[str, float, list[str], str]] = {}  # holder -> (sev, kg, ..)
         certs: dict[str, tuple[str, float, str]] = {}
         for p in promise.values():

@@ -74,9 +74,15 @@ def run_chain(book: Book, rng: random.Random, c: Chain, licence: dict[int, str |
                  party_id=c.motor_maker, input_product="ndfeb_magnet", input_qty=round(process, 3),
                  input_ref=in_id, output_product="traction_motor", output_qty=motors,
                  scrap_kg=round(scrap, 3))
+        # a planted military sale: the motor maker sells motors (components, controlled
+        # items) for a military use itself
+        military = extra[1] if extra and extra[0] == "military_sale" else 0
         fid = book.next_id(f"{c.country}-F")
         book.add("flows", flow_id=fid, date=f"{day}-20", from_id=c.motor_maker, to_id=c.assembler,
-                 product="traction_motor", units=motors, source_ref=tid)
+                 product="traction_motor", units=motors - military, source_ref=tid)
+        if military:
+            book.add("flows", flow_id=extra[3], date=f"{day}-22", from_id=c.motor_maker,
+                     product="traction_motor", units=military, source_ref=tid, use="military")
         book.add("flows", flow_id=book.next_id(f"{c.country}-F"), date=f"{day}-21",
                  from_id=c.motor_maker, to_id=c.recycler, product="magnet_scrap",
                  net_kg=round(scrap * (1 + rng.uniform(-0.01, 0.01)), 2), source_ref=tid)
@@ -86,7 +92,7 @@ def run_chain(book: Book, rng: random.Random, c: Chain, licence: dict[int, str |
             book.add("flows", flow_id=extra[3], date=f"{day}-22", from_id=c.motor_maker,
                      to_id=extra[2], to_country=extra[4], product="ndfeb_magnet",
                      net_kg=round(extra[1], 1), source_ref=in_id)
-        to_final = motors
+        to_final = motors - military
         if extra and extra[0] == "motors":
             to_final -= extra[1]
             book.add("flows", flow_id=extra[3], date=f"{day}-24", from_id=c.assembler,
@@ -96,17 +102,13 @@ def run_chain(book: Book, rng: random.Random, c: Chain, licence: dict[int, str |
                  input_product="traction_motor", input_qty=to_final, input_ref=fid,
                  output_product=c.final_product, output_qty=to_final, scrap_kg=0)
         exported = int(to_final * 0.05) if c.export_final_to else 0
-        military = extra[1] if extra and extra[0] == "military_sale" else 0
         book.add("flows", flow_id=book.next_id(f"{c.country}-F"), date=f"{day}-28",
                  from_id=c.assembler, product=c.final_product,
-                 units=to_final - exported - military, source_ref=t2, use="ev_motor")
+                 units=to_final - exported, source_ref=t2, use="ev_motor")
         if exported:
             book.add("flows", flow_id=book.next_id(f"{c.country}-F"), date=f"{day}-28",
                      from_id=c.assembler, to_country=c.export_final_to, product=c.final_product,
                      units=exported, source_ref=t2, use="ev_motor")
-        if military:
-            book.add("flows", flow_id=extra[3], date=f"{day}-27", from_id=c.assembler,
-                     product=c.final_product, units=military, source_ref=t2, use="military")
         if m == 12:
             book.add("stocks", party_id=c.motor_maker, date=f"{y}-12-31", product="ndfeb_magnet",
                      qty=round(stock_magnets * (1 + rng.uniform(-0.01, 0.01)), 1))

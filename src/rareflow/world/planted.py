@@ -179,8 +179,13 @@ def plant_all(book: Book, rng: random.Random, seed: int) -> None:
        ["PL-DRONE-F", "PL-O-MIL"], "40 traction motors to a party with a military contract")
     pl("teardown", "prohibited_end_use", "party", "IN-DRN-01", ["PL-O-TEAR", "PL-DRONE-F"],
        "a teardown finds the motor lot; traced back to the declaration and EUC-IN-2025")
-    pl("military_sale", "prohibited_end_use", "party", "KR-ASM-01", ["PL-MILSALE-F"],
-       "12 cars sold for military use")
+    pl("military_sale", "prohibited_end_use", "party", "KR-MOT-01", ["PL-MILSALE-F"],
+       "12 traction motors (components, controlled) sold for a military use")
+    pl("military_sale_certificate", "certificate_violated", "certificate", "EUC-KR-2025",
+       ["PL-MILSALE-F"], "the seller's own civil-use-only certificate, broken by its sale")
+    pl("restricted_supplier", "prohibited_end_use", "party", "IN-MOT-01",
+       ["PL-RESTRICTED-F", "PL-DRONE-F"], "the certificate holder answers (contract 1.1 §5): "
+       "it supplied the restricted party itself, and its buyer IN-ASM-01 the military one")
     pl("certificate_overdrawn", "certificate_violated", "certificate", "EUC-IN-2025",
        ["EUC-IN-2025"], "2025 shipments beyond the certificate's 80%-sized max_kg")
     pl("licence_overdrawn", "licence_violation", "licence", "L-JP-2025", ["L-JP-2025"],
