@@ -100,8 +100,13 @@ def balance_entries(t: Tables, s: BalanceSettings) -> ir.Table:
 
 
 def first_period(t: Tables, s: BalanceSettings) -> ir.StringValue:
-    """The data's first period: that of the earliest export declaration."""
-    return period_expr(t.shipments.date.cast("date").min(), s.period).as_scalar()
+    """The data's first period: that of its earliest shipment, flow or transformation."""
+    dates = [t.shipments.select(d=t.shipments.date.cast("date"))]
+    for x in (t.flows, t.transformations):
+        if x is not None:
+            dates.append(x.select(d=x.date.cast("date")))
+    u = ibis.union(*dates, distinct=False)
+    return period_expr(u.d.min(), s.period).as_scalar()
 
 
 def stock_changes(st: ir.Table, s: BalanceSettings, first: ir.Value) -> ir.Table:
@@ -114,7 +119,7 @@ def stock_changes(st: ir.Table, s: BalanceSettings, first: ir.Value) -> ir.Table
     prev = last.content_kg.lag().over(w2).fill_null(0)
     ch = last.mutate(kg=last.content_kg - prev,
                      var=(last.content_kg * s.sd_stocks) ** 2 + (prev * s.sd_stocks) ** 2)
-    ch = ch.filter(ch.period >= first)
+    ch = ch.filter(first.isnull() | (ch.period >= first))
     return ch.select("party_id", "period", "product", kg=ch.kg.cast("float64"),
                      var=ch["var"].cast("float64"))
 
