@@ -1,5 +1,9 @@
 """`capacity_mismatch`: receipts beyond what the declared capacity or output can use, and
-receipts growing far beyond capacity growth. Pure function of per-party-year frames."""
+receipts growing far beyond capacity growth. Pure function of per-party-year frames.
+
+Both tests compare estimates (receipts against what a declared capacity can use) beyond
+their uncertainty, so a finding is `medium` (contract 1.1 §8). Settings: policy
+`analysis.capacity`."""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ def capacity_findings(use: pd.DataFrame, s: CapacitySettings) -> list[Finding]:
         sd = s.rel_sd * (r.received_kg ** 2 + (r.expected_kg * (1 + s.tolerance)) ** 2) ** 0.5
         if excess > s.min_kg and excess > s.z_critical * sd:
             out.append(Finding(
-                rule=RULE, severity="high" if excess > r.expected_kg else "medium",
+                rule=RULE, severity="medium",  # an estimate beyond its uncertainty (§8)
                 subject_type="party", subject_id=str(r.party_id), period=str(r.year),
                 kg=round(excess, 3), share=round(excess / r.received_kg, 4),
                 evidence=[str(r.party_id), f"capacity:{r.party_id}:{r.year}"],
@@ -52,7 +56,8 @@ def capacity_findings(use: pd.DataFrame, s: CapacitySettings) -> list[Finding]:
             if excess > s.min_kg and excess > s.z_critical * sd:
                 growth = b.received_kg / a.received_kg - 1
                 out.append(Finding(
-                    rule=RULE, severity="high", subject_type="party", subject_id=str(party),
+                    rule=RULE, severity="medium", subject_type="party",
+                    subject_id=str(party),
                     period=f"{a.year}/{b.year}", kg=round(excess, 3),
                     share=round(excess / b.received_kg, 4),
                     evidence=[str(party), f"capacity:{party}:{a.year}",
