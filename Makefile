@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test fuzz lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
+
+# Property tests with thousands of generated worlds (slow: ~4-6 s per example).
+fuzz: $(STAMP)
+	RAREFLOW_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -30,7 +30,7 @@ from rareflow.analyses.flow_content import flow_content, stock_content, transfor
 from rareflow.analyses.tables import Tables
 
 COMPONENTS = ("received_customs", "received_flows", "produced", "scrap_generated", "sent",
-              "used", "stock_change", "scrap_sent", "scrap_stock_change")
+              "used", "stock_change", "scrap_sent", "scrap_stock_change", "scrap_received")
 SIGN = {"received_customs": 1, "received_flows": 1, "produced": 1, "sent": -1, "used": -1,
         "stock_change": -1}
 
@@ -80,6 +80,9 @@ def balance_entries(t: Tables, s: BalanceSettings) -> ir.Table:
         parts.append(_part(f, f.from_id, f.date, f.content_kg, "sent", s.sd_flows, s.period))
         sc = f.filter(is_scrap(f["product"]))
         parts.append(_part(sc, sc.from_id, sc.date, sc.content_kg, "scrap_sent", 0.0,
+                           s.period))
+        sr = sc.filter(sc.to_id.notnull())
+        parts.append(_part(sr, sr.to_id, sr.date, sr.content_kg, "scrap_received", 0.0,
                            s.period))
     x = transformation_content(t)
     if x is not None:
@@ -136,9 +139,16 @@ def party_balances(t: Tables, s: BalanceSettings) -> ir.Table:
         - ibis.greatest(wide.scrap_stock_change_kg, 0.0), 0.0)
     unacc = (sum(SIGN[c] * wide[f"{c}_kg"] for c in SIGN)
              + wide.scrap_generated_kg - scrap_end)
+    # scrap delivered to a recycler is documented scrap too, for what the recycler's own
+    # records do not follow further (recovered material sent back stays in the chain)
+    recyclers = t.parties.filter(t.parties.roles.contains("recycler")).party_id
+    recycled = ibis.cases(
+        (wide.party_id.isin(recyclers),
+         ibis.greatest(ibis.least(wide.scrap_received_kg, unacc), 0.0)), else_=0.0)
     wide = wide.mutate(
         received_kg=wide.received_customs_kg + wide.received_flows_kg,
-        scrap_kg=scrap_end, unaccounted_kg=unacc, unaccounted_sd_kg=wide._var.sqrt(),
-    ).drop("_var", "scrap_sent_kg", "scrap_stock_change_kg")
+        scrap_kg=scrap_end + recycled, unaccounted_kg=unacc - recycled,
+        unaccounted_sd_kg=wide._var.sqrt(),
+    ).drop("_var", "scrap_sent_kg", "scrap_stock_change_kg", "scrap_received_kg")
     home = t.parties.filter(t.parties.country == s.controlling_country).party_id
     return wide.filter(~wide.party_id.isin(home))

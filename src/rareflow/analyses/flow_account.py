@@ -33,7 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from rareflow.analyses.balances import is_scrap, period_expr
+from rareflow.analyses.balances import period_expr
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_content import flow_content
 from rareflow.analyses.tables import Tables
@@ -44,12 +44,14 @@ ALL = "all"  # the period of the cohort graph
 NONE = "\u2400"  # a value no id takes (isin needs a non-empty list)
 
 
-def flow_target_expr(f: ir.Table, recyclers: ir.Column, civil: list[str],
-                     prohibited: list[str]) -> ir.StringValue:
+def flow_target_expr(f: ir.Table, civil: list[str], prohibited: list[str]
+                     ) -> ir.StringValue:
     """Where a flow goes: the receiving party, or an end. A prohibited receiver: prohibited
     use; controlled items leaving the country: re-exported; final goods leaving, a final
-    sale for a civil use (or none named), scrap to a recycler: verified use; a final sale
-    for a military use: prohibited use."""
+    sale for a civil use (or none named): verified use; a final sale for a military use:
+    prohibited use. Scrap delivered to a recycler goes to the recycler, whose records then
+    decide: what it sends back stays in the chain, what it does not follow further is
+    documented scrap (`balances.scrap_kg`)."""
     leaves = f.dest_country != f.from_country
     return ibis.cases(
         (f.to_id.notnull() & f.to_id.isin(prohibited or [NONE]), "prohibited_use"),
@@ -58,7 +60,6 @@ def flow_target_expr(f: ir.Table, recyclers: ir.Column, civil: list[str],
         (f.to_id.isnull() & f.final_use.notnull() & ~f.final_use.isin(civil or [NONE]),
          "prohibited_use"),
         (f.to_id.isnull(), "verified_use"),
-        (is_scrap(f["product"]) & f.to_id.isin(recyclers), "verified_use"),
         else_=f.to_id,
     )
 
@@ -69,9 +70,8 @@ def flow_edges(t: Tables, period: str, civil: set[str], prohibited: set[str]
     f = flow_content(t)
     if f is None:
         return None
-    recyclers = t.parties.filter(t.parties.roles.contains("recycler")).party_id
     f = f.mutate(period=period_expr(f.date.cast("date"), period),
-                 target=flow_target_expr(f, recyclers, sorted(civil), sorted(prohibited)))
+                 target=flow_target_expr(f, sorted(civil), sorted(prohibited)))
     return f.group_by(["period", "from_id", "target"]).aggregate(
         content_kg=f.content_kg.sum().cast("float64"))
 
