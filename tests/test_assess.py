@@ -93,9 +93,14 @@ def test_app2_unresponsive_importer_with_paper_letter_needs_information(
 def test_app3_trader_with_unknown_key_is_denied(demo: pd.DataFrame) -> None:
     r = demo.loc["APP-0003"]
     assert r["decision"] == "deny"
-    assert {"unknown_key", "certificate_forged", "end_user_not_final",
-            "certificate_incomplete", "expired"} <= codes(r)
+    assert {"unknown_key", "certificate_forged", "end_user_not_final", "red_flag",
+            "expired"} <= codes(r)
+    # the end user's address is optional (contract §7): a red flag, not an incomplete
+    # certificate; the endorsement DE-GOV signs electronically is not evidenced (red flag)
+    assert "certificate_incomplete" not in codes(r)
+    assert "optional_elements_missing" in r["explanation"]
     assert "end user's address" in r["explanation"]
+    assert "unsigned_endorsement" in r["explanation"]
     # 500 kg certificate, 400 kg already shipped on it (PL-D-CONSIGNEE)
     assert "certificate_quantity_exceeded" in codes(r)
     assert "PL-D-CONSIGNEE" in r["evidence"].split(";")
@@ -294,11 +299,15 @@ def test_findings_against_the_parties() -> None:
 
     r = decide_one(*small_world(findings=[finding("prohibited_end_use")]))
     assert r["decision"] == "deny" and codes(r) == {"prohibited_end_use"}
-    r = decide_one(*small_world(findings=[finding("unauthorised_reexport")]))
+    # an established re-export (high or medium) denies, whatever the new certificate
+    r = decide_one(*small_world(findings=[finding("unauthorised_reexport", "medium")]))
+    assert r["decision"] == "deny" and codes(r) == {"unauthorised_reexport"}
+    # missing mass beyond its uncertainty (medium) asks for an account of it
+    r = decide_one(*small_world(findings=[finding("unaccounted_material", "medium")]))
     assert r["decision"] == "request_information"
-    # medium findings, and findings of periods after the date, do not count
-    later = [finding("restricted_party", period="2026"), finding("unaccounted_material",
-                                                                   severity="medium")]
+    # low findings of a violation rule, and findings of periods after the date, do not count
+    later = [finding("restricted_party", period="2026"),
+             finding("unauthorised_reexport", severity="low")]
     assert decide_one(*small_world(findings=later))["decision"] == "approve"
 
 

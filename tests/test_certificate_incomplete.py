@@ -22,39 +22,82 @@ def _incomplete(ws: Workspace) -> dict[str, tuple[str, str]]:
             if f.rule == "certificate_incomplete"}
 
 
+def _optional(ws: Workspace) -> dict[str, tuple[str, str]]:
+    return {f.subject_id: (f.severity, f.message) for f in ws.findings()
+            if f.rule == "red_flag" and f.message.startswith("optional_elements_missing:")}
+
+
 def test_complete_example_is_not_flagged(ws: Workspace, example_dir: Path) -> None:
     ws.ingest(example_dir)
     assert _incomplete(ws) == {}
+    assert _optional(ws) == {}
 
 
 def test_missing_elements_are_named(ws: Workspace, example_dir: Path) -> None:
     _write_variant(example_dir, "C-NO-SIGN", lambda s: s.pop("signatory"))
     _write_variant(example_dir, "C-NO-CONTRACT", lambda s: s.pop("contract_ref"))
     _write_variant(example_dir, "C-NO-REEXPORT",
+                   lambda s: s.update(commitments=["civil_use_only", "consent_to_verification"]))
+    _write_variant(example_dir, "C-NAMED-TRANSFER",
                    lambda s: s.update(commitments=["civil_use_only", "no_transfer:US"]))
     _write_variant(example_dir, "C-NO-USE", lambda s: s.pop("end_use"))
     _write_variant(example_dir, "C-NO-ITEMS", lambda s: s.update(items=[]))
+    _write_variant(example_dir, "C-NO-IMPORTER", lambda s: s.pop("importer_id"))
     _write_variant(example_dir, "C-NO-ENDORSE", lambda s: s.pop("endorsement"))
     _write_variant(example_dir, "C-NO-TRANSFER",
                    lambda s: s.update(commitments=["civil_use_only", "no_reexport"]))
     ws.ingest(example_dir)
     found = _incomplete(ws)
-    assert "EX-EUC-01" not in found
+    optional = _optional(ws)
+    assert "EX-EUC-01" not in found and "EX-EUC-01" not in optional
+    # contract §7: every missing mandatory element is a medium certificate_incomplete
+    assert {sev for sev, _ in found.values()} == {"medium"}
     assert found["C-NO-SIGN"] == (
         "medium", "Certificate C-NO-SIGN lacks: signatory's name, signatory's position.")
-    assert "contract reference" in found["C-NO-CONTRACT"][1]
-    assert found["C-NO-REEXPORT"][0] == "high"
-    assert "no-re-export commitment" in found["C-NO-REEXPORT"][1]
-    assert "end-use code, end-use statement" in found["C-NO-USE"][1]
-    assert "description of the goods, quantity or value" in found["C-NO-ITEMS"][1]
-    # NdFeB with Dy/Tb: a heavy rare-earth item needs the authority's endorsement
-    assert "authority endorsement" in found["C-NO-ENDORSE"][1]
-    assert found["C-NO-ENDORSE"][0] == "high"
-    assert "named no-transfer countries" in found["C-NO-TRANSFER"][1]
+    assert found["C-NO-REEXPORT"][1] == (
+        "Certificate C-NO-REEXPORT lacks: no-re-export commitment (or named no-transfer "
+        "countries).")
+    assert found["C-NO-USE"][1] == "Certificate C-NO-USE lacks: end-use code."
+    assert found["C-NO-ITEMS"][1] == (
+        "Certificate C-NO-ITEMS lacks: product of every item, max_kg of every item.")
+    assert found["C-NO-IMPORTER"][1] == "Certificate C-NO-IMPORTER lacks: importer."
+    # NdFeB with Dy/Tb, valid 2025-03-01..2025-12-31 while No. 18 (from 2025-04-04) covers
+    # it: the policy's heavy rare-earth items make the endorsement mandatory
+    assert found["C-NO-ENDORSE"][1] == (
+        "Certificate C-NO-ENDORSE lacks: authority endorsement (heavy rare earths).")
+    # a named no_transfer:XX, or no_reexport alone, is the no-transfer commitment (case 13)
+    assert "C-NAMED-TRANSFER" not in found and "C-NO-TRANSFER" not in found
+    # optional elements (contract reference, end-use statement): a red flag at most
+    assert "C-NO-CONTRACT" not in found
+    assert optional["C-NO-CONTRACT"] == (
+        "low", "optional_elements_missing: Certificate C-NO-CONTRACT lacks elements the "
+        "policy recommends (optional under the contract): contract reference.")
+    assert optional["C-NO-USE"][1].endswith(": end-use statement.")
+    assert set(optional) == {"C-NO-CONTRACT", "C-NO-USE"}
 
 
-def test_end_user_without_address_is_incomplete(ws: Workspace, example_dir: Path) -> None:
+def test_endorsement_not_required_before_the_control(ws: Workspace, example_dir: Path) -> None:
+    """Valid 2025-01-01..2025-03-31, before No. 18 (2025-04-04): the endorsement is optional,
+    and the policy does not list it as recommended either."""
+    def early(s: dict) -> None:
+        s.pop("endorsement")
+        s["issued"] = "2025-01-01"
+
+    doc = json.loads((example_dir / "certificates" / "EX-EUC-01.json").read_text())
+    doc.pop("proof")
+    doc.update(validFrom="2025-01-01T00:00:00Z", validUntil="2025-03-31T23:59:59Z")
+    early(doc["credentialSubject"])
+    doc["credentialSubject"]["certificate_id"] = "C-EARLY"
+    (example_dir / "certificates" / "C-EARLY.json").write_text(json.dumps(doc))
+    ws.ingest(example_dir)
+    assert "C-EARLY" not in _incomplete(ws)
+    assert "C-EARLY" not in _optional(ws)
+
+
+def test_end_user_without_address_is_a_red_flag(ws: Workspace, example_dir: Path) -> None:
     path = example_dir / "parties.csv"
     path.write_text(path.read_text().replace('"Plot 4, Chakan, Pune"', ""))
     ws.ingest(example_dir)
-    assert "end user's address" in _incomplete(ws)["EX-EUC-01"][1]
+    assert _incomplete(ws) == {}
+    severity, message = _optional(ws)["EX-EUC-01"]
+    assert severity == "low" and "end user's address" in message

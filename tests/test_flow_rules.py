@@ -94,13 +94,21 @@ def test_restricted_party_and_prohibited_use(ws: Workspace, example_dir: Path) -
 
 def test_military_sale_and_teardown(ws: Workspace, example_dir: Path) -> None:
     append_rows(example_dir / "flows.csv",
-                "X-F-4,2025-07-01,EX-IN-02,,,e_scooter,,3,,EX-T-0002,military")
+                "X-F-4,2025-07-01,EX-IN-02,,,e_scooter,,3,,EX-T-0002,military",
+                "X-F-5,2025-07-02,EX-IN-01,,,traction_motor,,2,,EX-T-0001,military")
     append_rows(example_dir / "observations.csv",
                 "X-O-1,2025-09-01,EX-IN-02,teardown,EX-F-0003,lot found in a seized scooter")
     ws.ingest(example_dir)
-    found = _by_rule(ws.analyze(), "prohibited_end_use")["EX-IN-02"]
-    msgs = " ".join(f.message for f in found)
-    assert "military use" in msgs
+    result = ws.analyze()
+    # motors are components, controlled items: a military sale is a prohibited end use
+    motors = _by_rule(result, "prohibited_end_use")["EX-IN-01"]
+    assert any("military use" in f.message and f.severity == "high" for f in motors)
+    # scooters are final goods, not controlled (contract 1.1 §4): a low red flag
+    flags = [f for f in _by_rule(result, "red_flag").get("EX-IN-02", [])
+             if f.message.startswith("final_goods_military_use")]
+    assert len(flags) == 1 and flags[0].severity == "low"
+    assert flags[0].evidence == ["X-F-4"]
+    found = _by_rule(result, "prohibited_end_use")["EX-IN-02"]
     tear = [f for f in found if "Teardown" in f.message][0]
     # scooters <- motors (T-0002) <- F-0001 <- T-0001 <- declaration EX-D-0001
     assert tear.evidence[:6] == ["X-O-1", "EX-F-0003", "EX-T-0002", "EX-F-0001", "EX-T-0001",

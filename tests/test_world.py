@@ -20,6 +20,10 @@ from rareflow.world.check import check_planted
 IMPLEMENTED = {r.name for r in RULES}
 
 
+def planted_cases(manifest: dict) -> list[dict]:
+    return manifest["cases"]
+
+
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, AnalysisResult]]:
     out = {}
@@ -48,19 +52,23 @@ def test_demo_plants_every_rule(worlds) -> None:
     from rareflow.findings import RULES as CONTRACT_RULES
 
     manifest = worlds["demo"][0]
-    assert {c["rule"] for c in manifest["cases"]} == set(CONTRACT_RULES)
+    assert {c["rule"] for c in manifest["cases"]} == {*CONTRACT_RULES, "red_flag"}
 
 
 def test_demo_planted_cases_found(worlds) -> None:
     manifest, result = worlds["demo"]
-    check = check_planted(manifest["cases"], result.findings, IMPLEMENTED)
+    check = check_planted(planted_cases(manifest), result.findings, IMPLEMENTED)
     assert not check.missed, [c["case"] for c in check.missed]
     assert len(check.found) >= 15
+    by_id = {f.id: f for f in result.findings}
+    for case in manifest["cases"]:
+        if case["rule"] == "red_flag":  # red flags are low (contract 1.1 §8)
+            assert {by_id[i].severity for i in check.found[case["case"]]} == {"low"}, case
 
 
 def test_demo_honest_noise_raises_no_high_or_medium(worlds) -> None:
     manifest, result = worlds["demo"]
-    check = check_planted(manifest["cases"], result.findings, IMPLEMENTED)
+    check = check_planted(planted_cases(manifest), result.findings, IMPLEMENTED)
     loud = [(f.rule, f.subject_id, f.message) for f in check.unexplained
             if f.severity in ("high", "medium")]
     assert not loud

@@ -62,4 +62,5 @@ def finding_id(rule: str, subject_id: str, period: str | None, evidence: list[st
                message: str) -> str:
     """A stable id: the same finding on the same data always gets the same id."""
     text = "\x1f".join([rule, subject_id, period or "", *sorted(evidence), message])
-    return f"F-{rule[:4].upper()}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    tag = rule.replace("_", "")[:4].upper()
+    return f"F-{tag}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

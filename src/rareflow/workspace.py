@@ -40,6 +40,8 @@ class AnalysisResult:
     decisions: pd.DataFrame | None = None
     traces: list = field(default_factory=list)  # (title, analyses.trace.Trace)
     attribution: pd.DataFrame | None = None
+    cohort: pd.DataFrame | None = None  # where each period's release was by the data's end
+    checks: pd.DataFrame | None = None  # attribution against the balances: a failure is a bug
     notes: list[str] = field(default_factory=list)
 
 
@@ -140,7 +142,11 @@ class Workspace:
         return out
 
     def _certificate_documents(self, t: Tables) -> list[Finding]:
+        """`certificate_forged`, `certificate_incomplete` and `red_flag` findings of the
+        certificate documents themselves (checked in Python: they are few)."""
         from rareflow.analyses.certificate_documents import document_findings
+        from rareflow.analyses.certificate_use import ownership_threshold
+        from rareflow.analyses.certificates import incomplete_findings
 
         cols = ["certificate_id", "document_hash", "issued", "end_user_id", "signatory_name",
                 "endorsement_authority", "endorsement_ref", "n_proofs", "document"]
@@ -148,8 +154,13 @@ class Workspace:
         # verify_certificate reads blank cells (NaN, NaT) and Timestamps itself
         keys = (self.store.to_pandas(t.keys).to_dict("records") if t.keys is not None
                 else None)
-        parties = self.store.to_pandas(t.parties.select("party_id", "roles"))
-        return document_findings(docs, keys, parties)
+        parties = self.store.to_pandas(t.parties.select("party_id", "roles", "address"))
+        products = self.store.to_pandas(t.products.select("product", "heavy_re_kg_per_unit"))
+        ownership = (self.store.to_pandas(t.ownership.select("owner_id", "owned_id", "share"))
+                     if t.ownership is not None else None)
+        return (document_findings(docs, keys, parties, ownership=ownership,
+                                  ownership_threshold=ownership_threshold(self.policy))
+                + incomplete_findings(docs, parties, products, self.policy))
 
     def licence_ledger(self, t: Tables | None = None) -> pd.DataFrame | None:
         expr = licence_ledger(t or self.tables())
@@ -164,7 +175,7 @@ class Workspace:
         findings = self.findings(progress, t)
         if progress:
             progress("flow accounting")
-        acc = run_accounting(self.store, t)
+        acc = run_accounting(self.store, t, self.policy)
         result = AnalysisResult(
             findings=sort_findings(findings + acc.findings),
             table_counts=self.table_counts(),
@@ -174,6 +185,8 @@ class Workspace:
             balances=acc.balances,
             reconciliation=acc.reconciliation,
             attribution=acc.attribution,
+            cohort=acc.cohort,
+            checks=acc.checks,
         )
         result.traces = self._teardown_traces(t)
         if t.applications is not None:

@@ -12,8 +12,12 @@ Reasons come from four sources:
   covering the product and the quantity still open on it;
 - the policy as of the date: whether the product is controlled, and what a certificate for
   it must carry (`certificate_requirements`);
-- the parties' history: high-severity findings against the end user, the consignee or the
-  certificate; observations (`unresponsive` past 60 days = watch list, unfavourable site
+- the parties' history: established violations (high or medium findings of
+  `unauthorised_reexport`, `prohibited_end_use`, `certificate_violated`, `certificate_forged`,
+  `licence_violation`, `restricted_party`) against the consignee, the end user or a
+  certificate they hold deny, whatever the new certificate; estimates of missing mass
+  (`unaccounted_material`, `capacity_mismatch`) and red flags (`red_flag`, low) ask for
+  information; observations (`unresponsive` past 60 days = watch list, unfavourable site
   visit, military contract, seizure, teardown); an end user whose business is trading;
 - the quantity against the end user's declared capacity and what it received that year.
 
@@ -31,7 +35,8 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from rareflow.analyses.certificates import LABELS
+from rareflow.analyses.certificate_documents import indicator_of, trading_only
+from rareflow.analyses.certificates import LABELS, is_heavy, missing_elements
 from rareflow.findings import Finding
 from rareflow.policy import Policy
 from rareflow.vc.trust import index_keys, index_revocations, verify_certificate
@@ -64,17 +69,25 @@ VERIFICATION_DECISIONS: dict[str, str] = {
     "expired": REQUEST,
 }
 
-# High-severity findings of `rareflow analyze` against the parties or the certificate.
-# (`certificate_incomplete` is checked here on the document itself, against the policy.)
+# Findings of `rareflow analyze` against the consignee, the end user or a certificate they
+# hold. Violations the records (high) or an estimate beyond its uncertainty (medium) establish
+# deny: they weigh more than the paperwork of the new certificate. Missing mass asks for an
+# account of it; a red flag (low) asks, never denies. (`certificate_incomplete` is checked
+# here on the document itself, against the policy.)
 FINDING_DECISIONS: dict[str, str] = {
     "prohibited_end_use": DENY,
     "restricted_party": DENY,
     "certificate_forged": DENY,
-    "unauthorised_reexport": REQUEST,
-    "certificate_violated": REQUEST,
+    "unauthorised_reexport": DENY,
+    "certificate_violated": DENY,
+    "licence_violation": DENY,
     "unaccounted_material": REQUEST,
     "capacity_mismatch": REQUEST,
+    "red_flag": REQUEST,
 }
+ESTABLISHED = ("high", "medium")  # severities of a violation (contract 1.1 §8)
+# red-flag indicators `assess` checks itself (the document's elements, the end user's roles)
+RECHECKED_INDICATORS = ("optional_elements_missing", "trading_end_user")
 
 # Observations other than `unresponsive` (watch list) and site visits.
 OBSERVATION_DECISIONS: dict[str, str] = {
@@ -108,15 +121,12 @@ REASON_DECISIONS: dict[str, str] = {
     **OBSERVATION_DECISIONS,
 }
 
-# What a certificate must carry, per element named in the policy's certificate_requirements.
+# What a certificate must carry (analyses.certificates: contract §7 and the policy).
 ELEMENT_LABELS: dict[str, str] = {
     **LABELS,
     "endorsement": "authority endorsement",
     "no_transfer": "named no-transfer countries",
 }
-TRADING_ROLES = ("trader", "distributor", "forwarder", "broker")
-USING_ROLES = ("manufacturer", "end_user", "processor", "recycler")
-HEAVY_PRODUCTS = ("dy_metal", "tb_metal", "dy_oxide", "tb_oxide")
 
 
 @dataclass
@@ -266,6 +276,7 @@ class _Prepared:
     receipts: pd.DataFrame
     draws: pd.DataFrame
     findings: list[Finding]
+    held: dict[str, set[str]]  # party -> certificate numbers naming it importer or end user
 
 
 def _prepare(ctx: AssessContext, policy: Policy) -> _Prepared:
@@ -293,20 +304,32 @@ def _prepare(ctx: AssessContext, policy: Policy) -> _Prepared:
         parties={str(r["party_id"]): r for r in _records(parties)},
         products={str(r["product"]): r for r in _records(products)},
         capacity=cap, receipts=rec, draws=draws,
-        findings=[f for f in ctx.findings if f.severity == "high"
-                  and f.rule in FINDING_DECISIONS],
+        findings=[f for f in ctx.findings if f.rule in FINDING_DECISIONS
+                  and (f.severity in ESTABLISHED if f.rule != "red_flag"
+                       else indicator_of(f) not in RECHECKED_INDICATORS)],
+        held=_holders(certs),
     )
 
 
+def _holders(certs: pd.DataFrame) -> dict[str, set[str]]:
+    """Party -> the certificate numbers whose documents name it importer or end user."""
+    out: dict[str, set[str]] = {}
+    for row in certs.to_dict("records"):
+        cid = _s(row.get("certificate_id"))
+        try:
+            doc = json.loads(str(row.get("document")))
+        except (TypeError, ValueError):
+            doc = None
+        subject = _subject(doc) if isinstance(doc, Mapping) else {}
+        for pid in (_s(subject.get("importer_id")), _s(subject.get("end_user_id")),
+                    _s(row.get("end_user_id"))):
+            if cid and pid:
+                out.setdefault(pid, set()).add(cid)
+    return out
+
+
 def _heavy(product: str, info: Mapping | None) -> bool:
-    if product in HEAVY_PRODUCTS:
-        return True
-    if info is None:
-        return False
-    try:
-        return float(info.get("heavy_re_kg_per_unit") or 0) > 0
-    except (TypeError, ValueError):
-        return False
+    return is_heavy(product, (info or {}).get("heavy_re_kg_per_unit"))
 
 
 def _controls(product: str, heavy: bool, policy: Policy, on: date) -> list[str]:
@@ -350,7 +373,7 @@ def _party_reasons(app: Mapping, p: _Prepared) -> list[Reason]:
                               "know-your-customer data on record.", (pid,)))
     if end_user is not None and end_user in p.parties:
         roles = _list(p.parties[end_user].get("roles"))
-        if any(r in TRADING_ROLES for r in roles) and not any(r in USING_ROLES for r in roles):
+        if trading_only(roles):
             out.append(Reason("end_user_not_final", REQUEST,
                               f"The end user {end_user} is a {', '.join(roles)}: a trading "
                               "company is not a final user of the goods (red flag); ask who "
@@ -407,49 +430,6 @@ def _mismatch_reason(app: Mapping, subject: Mapping, cid: str) -> Reason | None:
                   f"Certificate {cid} was issued for other parties or another destination: "
                   f"{'; '.join(diffs)}. Ask for the certificate of this transaction.",
                   (cid, str(app["application_id"])))
-
-
-def _has_commitment(commitments: list[str], name: str) -> bool:
-    return any(c == name or c.startswith(f"{name}:") for c in commitments)
-
-
-def _missing_elements(subject: Mapping, p: _Prepared, heavy: bool) -> list[str]:
-    """Elements the policy requires that the document lacks (the same elements as the
-    certificate_incomplete rule, read from the document itself)."""
-    items = [i for i in subject.get("items") or [] if isinstance(i, Mapping)]
-    end_use = subject.get("end_use")
-    end_use = end_use if isinstance(end_use, Mapping) else {}
-    signatory = subject.get("signatory")
-    signatory = signatory if isinstance(signatory, Mapping) else {}
-    endorsement = subject.get("endorsement")
-    endorsement = endorsement if isinstance(endorsement, Mapping) else {}
-    commitments = _list(subject.get("commitments"))
-    end_user = _s(subject.get("end_user_id"))
-    missing = {
-        "exporter": _blank(subject.get("exporter_id")),
-        "end_user": end_user is None,
-        "end_user_address": end_user is not None
-        and _blank((p.parties.get(end_user) or {}).get("address")),
-        "destination": _blank(subject.get("country")),
-        "goods": not items or any(_blank(i.get("product")) and _blank(i.get("hs_code"))
-                                  for i in items),
-        "quantity": not items or any(_blank(i.get("max_kg")) and _blank(i.get("value_usd"))
-                                     for i in items),
-        "contract_ref": _blank(subject.get("contract_ref")),
-        "issued": _blank(subject.get("issued")),
-        "signatory_name": _blank(signatory.get("name")),
-        "signatory_title": _blank(signatory.get("title")),
-        "end_use": _blank(end_use.get("use")),
-        "end_use_description": _blank(end_use.get("description")),
-        "civil_use_only": not _has_commitment(commitments, "civil_use_only"),
-        "no_reexport": not _has_commitment(commitments, "no_reexport"),
-        "endorsement": heavy and (_blank(endorsement.get("authority"))
-                                  or _blank(endorsement.get("ref"))),
-        "no_transfer": heavy and not any(c.startswith("no_transfer:") and c.split(":", 1)[1]
-                                         for c in commitments),
-    }
-    wanted = [*p.policy.mandatory, *(p.policy.heavy_re_items if heavy else ())]
-    return [e for e in dict.fromkeys(wanted) if missing.get(e)]
 
 
 def _coverage_reasons(app: Mapping, subject: Mapping, cid: str, p: _Prepared,
@@ -519,24 +499,37 @@ def _certificate_reasons(app: Mapping, p: _Prepared, on: date, controls: list[st
         if mismatch:
             out.append(mismatch)
         if controls:
-            missing = _missing_elements(subject, p, heavy)
+            end_user = _s(subject.get("end_user_id"))
+            missing, optional = missing_elements(
+                subject, p.policy, heavy_controlled=heavy,
+                end_user_address=(p.parties.get(end_user) or {}).get("address")
+                if end_user else None)
             if missing:
                 labels = ", ".join(ELEMENT_LABELS.get(m, m) for m in missing)
                 why = " (heavy rare earths)" if heavy else ""
                 out.append(Reason("certificate_incomplete", REQUEST,
-                                  f"Certificate {cid} lacks what the policy requires for "
+                                  f"Certificate {cid} lacks mandatory elements for "
                                   f"{app['product']}{why} under {', '.join(controls)}: "
                                   f"{labels}.", (cid, *controls)))
+            if optional:
+                labels = ", ".join(ELEMENT_LABELS.get(m, m) for m in optional)
+                out.append(Reason("red_flag", REQUEST,
+                                  f"optional_elements_missing: Certificate {cid} lacks "
+                                  f"elements the policy recommends (optional under the "
+                                  f"contract): {labels}. Ask for them (a red flag, not a "
+                                  "violation).", (cid,)))
         out += _coverage_reasons(app, subject, cid, p, on)
     return out
 
 
 def _finding_reasons(app: Mapping, p: _Prepared, on: date) -> list[Reason]:
+    """The findings against the consignee, the end user, the certificate applied with and the
+    certificates they hold, one reason per rule, with every finding's id and message."""
+    parties = [x for x in (_s(app.get("consignee_id")), _s(app.get("end_user_id"))) if x]
+    subjects = {("party", x) for x in parties}
     cid = _s(app.get("certificate_id"))
-    subjects = {("party", x) for x in (_s(app.get("end_user_id")), _s(app.get("consignee_id")))
-                if x}
-    if cid:
-        subjects.add(("certificate", cid))
+    held = set().union(*(p.held.get(x, set()) for x in parties)) if parties else set()
+    subjects |= {("certificate", c) for c in ({cid} if cid else set()) | held}
     grouped: dict[str, list[Finding]] = {}
     for f in p.findings:
         if (f.subject_type, f.subject_id) not in subjects:
@@ -547,10 +540,16 @@ def _finding_reasons(app: Mapping, p: _Prepared, on: date) -> list[Reason]:
         grouped.setdefault(f.rule, []).append(f)
     out = []
     for rule, fs in grouped.items():
-        who = ", ".join(sorted({f.subject_id for f in fs}))
-        msgs = " ".join(f.message for f in fs)
+        who = ", ".join(sorted({f"{f.subject_type} {f.subject_id}" for f in fs}))
+        levels = "/".join(s for s in ("high", "medium", "low") if any(f.severity == s
+                                                                     for f in fs))
+        head = (f"{len(fs)} red flag(s) (low: not violations, to be answered)"
+                if rule == "red_flag" else f"{len(fs)} {rule} finding(s) ({levels})")
+        tail = (", established violations" if FINDING_DECISIONS[rule] == DENY
+                and rule != "red_flag" else "")
+        msgs = " ".join(f"[{f.id}] {f.message}" for f in fs)
         out.append(Reason(rule, FINDING_DECISIONS[rule],
-                          f"{len(fs)} high-severity {rule} finding(s) against {who}: {msgs}",
+                          f"{head} against {who}{tail}: {msgs}",
                           tuple(_join([i for f in fs for i in (f.id, *f.evidence)]))))
     return out
 

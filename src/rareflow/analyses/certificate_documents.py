@@ -1,11 +1,12 @@
 """`certificate_forged` from the certificate documents themselves: proofs that fail or rest on
-unknown, foreign, revoked or out-of-validity keys; one number used by several parties or for
-several contents; and, for letters transcribed from paper (no proof to check), the forgery
-indicators that need no signature.
+unknown, foreign, revoked or out-of-validity keys, and one number carried by documents of
+different end users (contract 1.1 §9). And the `red_flag` indicators of the documents: facts
+that honest parties also produce (contract 1.1 §8), shown as low findings whose message starts
+with the indicator code (`INDICATORS`), never counted as a violation.
 
 The documents of a dataset are few (one per consignment or contract), so they are checked
-in Python; the revocation of a certificate presented by a shipment is an engine rule
-(`certificate_use.revoked_presented`)."""
+in Python; the revocation of a certificate presented by a shipment, and a number presented on
+shipments to unrelated importers, are engine rules (`certificate_use`)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,34 @@ from rareflow.findings import Finding
 from rareflow.vc.trust import index_keys, verify_certificate
 
 RULE = "certificate_forged"
+RED_FLAG = "red_flag"
 # Reasons of `verify_certificate` that mean the document cannot be trusted as signed.
 # Validity and revocation are judged against each shipment's date elsewhere.
 FORGERY_REASONS = ("bad_proof", "unsupported_cryptosuite", "unknown_key", "foreign_key",
                    "key_revoked", "key_not_valid", "context_not_allowed", "status_revoked")
 TRADING_ROLES = ("trader", "distributor", "forwarder", "broker")
+# Roles that use the goods. `end_user` is not one: a trader that names itself end user on its
+# own certificate is the red flag itself (conformance case 07).
+USING_ROLES = ("manufacturer", "processor", "recycler")
+OWNERSHIP_THRESHOLD = 0.25  # affiliates: owned this share or more, either way (contract §5)
+
+# The red-flag indicators: code -> what it is. docs/rules/red_flag.md explains each. All but
+# the last are computed here and in `certificates` on the certificate documents.
+INDICATORS: dict[str, str] = {
+    "trading_end_user": "the end user named is a trading company (trader, distributor, "
+                        "forwarder, broker) with no manufacturing, processing or recycling "
+                        "role",
+    "shared_signatory": "the signatory of an unsigned letter also signs letters of unrelated "
+                        "companies",
+    "unsigned_endorsement": "an endorsement claimed by an authority that signs electronically, "
+                            "without its proof",
+    "number_reissued": "one certificate number carried by documents of the same end user "
+                       "with different contents",
+    "optional_elements_missing": "elements the contract leaves optional but the policy "
+                                 "recommends are missing",
+    # from the flows (rareflow.accounting), on the selling party
+    "final_goods_military_use": "final goods (not controlled items) sold for a military use",
+}
 
 
 def content_hash(doc: Mapping) -> str:
@@ -37,6 +61,25 @@ def content_hash(doc: Mapping) -> str:
 def _f(cid: str, severity: str, evidence: Iterable[str], message: str) -> Finding:
     return Finding(rule=RULE, severity=severity, subject_type="certificate", subject_id=cid,
                    evidence=[cid, *[e for e in evidence if e and e != cid]], message=message)
+
+
+def red_flag(cid: str, indicator: str, evidence: Iterable[str], message: str,
+             period: str | None = None) -> Finding:
+    """A low `red_flag` on certificate `cid`; the message starts with `indicator: `."""
+    if indicator not in INDICATORS:
+        raise ValueError(f"unknown red-flag indicator {indicator!r}")
+    return Finding(rule=RED_FLAG, severity="low", subject_type="certificate", subject_id=cid,
+                   period=period,
+                   evidence=[cid, *dict.fromkeys(e for e in evidence if e and e != cid)],
+                   message=f"{indicator}: {message}")
+
+
+def indicator_of(f: Finding) -> str | None:
+    """The indicator code of a `red_flag` finding (None for other findings)."""
+    if f.rule != RED_FLAG:
+        return None
+    code = f.message.split(":", 1)[0].strip()
+    return code if code in INDICATORS else None
 
 
 def proof_findings(docs: pd.DataFrame, keys: list[dict] | None,
@@ -64,7 +107,9 @@ def proof_findings(docs: pd.DataFrame, keys: list[dict] | None,
 
 
 def reuse_findings(docs: pd.DataFrame) -> list[Finding]:
-    """One certificate number carried by documents of different end users or contents."""
+    """One certificate number carried by documents of different end users:
+    `certificate_forged` (high, contract §9). Of the same end user with different contents
+    (an amended re-issue looks the same): `red_flag` `number_reissued`."""
     out = []
     d = docs.assign(_content=[content_hash(json.loads(x)) for x in docs.document])
     for cid, grp in d.groupby("certificate_id", sort=True):
@@ -72,23 +117,34 @@ def reuse_findings(docs: pd.DataFrame) -> list[Finding]:
         if len(contents) < 2:
             continue
         users = sorted(set(contents.end_user_id.dropna().astype(str)))
-        several = len(users) > 1
-        what = (f"by {len(users)} different end users ({', '.join(users)})" if several
-                else "with different contents")
-        out.append(_f(str(cid), "high" if several else "medium", users,
-                      f"Certificate number {cid} is carried by {len(contents)} documents {what}"
-                      "; at most one of them can be genuine."))
+        if len(users) > 1:
+            out.append(_f(str(cid), "high", users,
+                          f"Certificate number {cid} is carried by {len(contents)} documents "
+                          f"of {len(users)} different end users ({', '.join(users)}); at most "
+                          "one of them can be genuine."))
+        else:
+            out.append(red_flag(str(cid), "number_reissued", users,
+                                f"Certificate number {cid} is carried by {len(contents)} "
+                                f"documents of one end user ({', '.join(users) or 'unnamed'}) "
+                                "with different contents: an amended re-issue, or an altered "
+                                "copy; ask which one the issuer registered."))
     return out
 
 
-def unsigned_endorsements(signed: pd.DataFrame, keys: list[dict] | None) -> list[Finding]:
-    """Signed certificates that name an endorsing authority whose keys are in the registry
-    but carry no proof by any of them: the endorsement may have been stripped or invented
-    (a proof set can lose a proof without the others failing)."""
-    controller = {str(k.get("key_id")): str(k.get("controller")) for k in keys or []}
+def _authorities_with_keys(keys: list[dict] | None) -> dict[str, str]:
+    """key_id -> controller."""
+    return {str(k.get("key_id")): str(k.get("controller")) for k in keys or []}
+
+
+def unsigned_endorsements(docs: pd.DataFrame, keys: list[dict] | None) -> list[Finding]:
+    """Certificates naming an endorsing authority whose keys are in the registry but carrying
+    no proof by it: an unsigned letter, or a signed certificate whose proof set lacks the
+    authority's proof. Not a failed proof (none is there to fail), and authorities with keys
+    may still endorse on paper: `red_flag` `unsigned_endorsement`."""
+    controller = _authorities_with_keys(keys)
     authorities = set(controller.values())
     out = []
-    for d in signed.itertuples(index=False):
+    for d in docs.itertuples(index=False):
         auth = d.endorsement_authority
         if not isinstance(auth, str) or auth not in authorities:
             continue
@@ -96,54 +152,103 @@ def unsigned_endorsements(signed: pd.DataFrame, keys: list[dict] | None) -> list
         proofs = proofs if isinstance(proofs, list) else [proofs]
         signers = {controller.get(str(p.get("verificationMethod"))) for p in proofs
                    if isinstance(p, dict)}
-        if auth not in signers:
-            cid = str(d.certificate_id)
-            out.append(_f(cid, "medium", [auth, str(d.endorsement_ref or "")],
-                          f"Certificate {cid} names endorsement "
-                          f"{d.endorsement_ref or '(no ref)'} by {auth}, whose keys are in "
-                          "the registry, but carries no proof by it: the endorsement is not "
-                          "evidenced."))
+        if auth in signers:
+            continue
+        cid = str(d.certificate_id)
+        ref = d.endorsement_ref if isinstance(d.endorsement_ref, str) else None
+        what = (f"letter {cid} (no proof at all)" if not proofs
+                else f"certificate {cid}, signed by {len(proofs)} proof(s) but none of {auth},")
+        out.append(red_flag(cid, "unsigned_endorsement", [auth, ref or ""],
+                            f"The {what} claims endorsement {ref or '(no ref)'} by {auth}, "
+                            "which has keys in "
+                            "the registry; the endorsement is not evidenced electronically. "
+                            "Confirm it with the authority."))
     return out
 
 
-def letter_findings(docs: pd.DataFrame, keys: list[dict] | None,
-                    parties: pd.DataFrame) -> list[Finding]:
-    """Indicators for unsigned letters (no proof): a signatory who also signs for an unrelated
-    company, an endorsement by an authority that signs its endorsements but not this one, an
-    end user whose line of business is trading."""
+def _norm(name: object) -> str | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    return " ".join(name.replace(".", ". ").lower().split())
+
+
+def affiliates(ownership: pd.DataFrame | None,
+               threshold: float = OWNERSHIP_THRESHOLD) -> dict[str, set[str]]:
+    """Party -> parties it owns or is owned by at `threshold` or more."""
+    out: dict[str, set[str]] = {}
+    if ownership is None or ownership.empty:
+        return out
+    for o in ownership.itertuples(index=False):
+        try:
+            share = float(o.share)
+        except (TypeError, ValueError):
+            continue
+        if share >= threshold:
+            out.setdefault(str(o.owner_id), set()).add(str(o.owned_id))
+            out.setdefault(str(o.owned_id), set()).add(str(o.owner_id))
+    return out
+
+
+def shared_signatories(docs: pd.DataFrame, ownership: pd.DataFrame | None = None,
+                       threshold: float = OWNERSHIP_THRESHOLD) -> list[Finding]:
+    """Unsigned letters whose signatory's name also signs certificates of unrelated end users
+    (neither the same party nor affiliated 25% or more either way). Common names are
+    shared by honest people (conformance case 12): `red_flag` `shared_signatory`."""
+    related = affiliates(ownership, threshold)
+    names = docs.assign(name_key=[_norm(n) for n in docs.signatory_name],
+                        proofs=pd.to_numeric(docs.n_proofs, errors="coerce").fillna(0))
+    names = names.dropna(subset=["name_key"])
+    users_of = {k: set(v.dropna().astype(str)) for k, v in names.groupby("name_key").end_user_id}
     out = []
-    unsigned = docs[docs.n_proofs.fillna(0) == 0]
-    signed_by = docs.dropna(subset=["signatory_name"]).groupby("signatory_name").end_user_id
-    users_of = {k: set(v.dropna()) for k, v in signed_by}
-    authorities_with_keys = {str(k.get("controller")) for k in keys or []}
-    roles = dict(zip(parties.party_id, parties.roles.fillna(""), strict=True))
-    for d in unsigned.itertuples(index=False):
-        cid = str(d.certificate_id)
-        name = d.signatory_name if isinstance(d.signatory_name, str) else None
-        others = sorted(users_of.get(name, set()) - {d.end_user_id}) if name else []
+    for d in names[names.proofs == 0].itertuples(index=False):
+        me = str(d.end_user_id)
+        others = sorted(users_of.get(d.name_key, set()) - {me} - related.get(me, set()))
         if others:
-            out.append(_f(cid, "medium", [d.end_user_id, *others],
-                          f"Letter {cid}: signatory '{name}' also signs certificates for "
-                          f"unrelated companies ({', '.join(others)})."))
-        auth = d.endorsement_authority
-        if isinstance(auth, str) and auth in authorities_with_keys:
-            out.append(_f(cid, "medium", [auth, str(d.endorsement_ref or "")],
-                          f"Letter {cid} claims endorsement {d.endorsement_ref or '(no ref)'} "
-                          f"by {auth}, which signs its endorsements electronically; this one "
-                          "carries no signature of it."))
-    out += unsigned_endorsements(docs[docs.n_proofs.fillna(0) > 0], keys)
-    for d in docs.itertuples(index=False):
-        r = roles.get(d.end_user_id, "")
-        if r and any(t in r for t in TRADING_ROLES) and not any(
-                x in r for x in ("manufacturer", "end_user", "processor")):
-            out.append(_f(str(d.certificate_id), "medium", [d.end_user_id],
-                          f"Certificate {d.certificate_id} names {d.end_user_id}, a "
-                          f"{r.replace(';', ', ')}, as end user: a trading company is not "
-                          "a final user of the goods."))
+            cid = str(d.certificate_id)
+            out.append(red_flag(cid, "shared_signatory", [me, *others],
+                                f"Letter {cid}: signatory '{d.signatory_name}' also signs "
+                                f"certificates of unrelated companies ({', '.join(others)}). A "
+                                "common name is no proof of forgery; compare the signatures "
+                                "and titles."))
+    return out
+
+
+def roles_of(value: object) -> list[str]:
+    return [r.strip() for r in value.split(";") if r.strip()] if isinstance(value, str) else []
+
+
+def trading_only(roles: Iterable[str]) -> bool:
+    """A trading role and no role that uses the goods."""
+    rs = list(roles)
+    return any(r in TRADING_ROLES for r in rs) and not any(r in USING_ROLES for r in rs)
+
+
+def trading_end_users(docs: pd.DataFrame, parties: pd.DataFrame) -> list[Finding]:
+    """Certificates whose end user has only trading roles: a BIS "Know Your Customer" red
+    flag (a trading company as final destination), which an honest distributor naming itself
+    also raises (conformance case 07): `red_flag` `trading_end_user`."""
+    roles = dict(zip(parties.party_id.astype(str), parties.roles, strict=True))
+    out = []
+    for d in docs.drop_duplicates(["certificate_id", "end_user_id"]).itertuples(index=False):
+        rs = roles_of(roles.get(str(d.end_user_id)))
+        if trading_only(rs):
+            cid = str(d.certificate_id)
+            out.append(red_flag(cid, "trading_end_user", [str(d.end_user_id)],
+                                f"Certificate {cid} names {d.end_user_id} (roles: "
+                                f"{', '.join(rs)}) as end user: a trading company as final "
+                                "destination; ask who the final user of the goods is."))
     return out
 
 
 def document_findings(docs: pd.DataFrame, keys: list[dict] | None, parties: pd.DataFrame,
-                      allowed_contexts: Iterable[str] | None = None) -> list[Finding]:
+                      allowed_contexts: Iterable[str] | None = None, *,
+                      ownership: pd.DataFrame | None = None,
+                      ownership_threshold: float = OWNERSHIP_THRESHOLD) -> list[Finding]:
+    """`certificate_forged` and `red_flag` findings of the documents. `docs`:
+    certificate_id, document_hash, issued, end_user_id, signatory_name,
+    endorsement_authority, endorsement_ref, n_proofs, document; `parties`: party_id, roles;
+    `ownership`: owner_id, owned_id, share (optional)."""
     return (proof_findings(docs, keys, allowed_contexts) + reuse_findings(docs)
-            + letter_findings(docs, keys, parties))
+            + unsigned_endorsements(docs, keys)
+            + shared_signatories(docs, ownership, ownership_threshold)
+            + trading_end_users(docs, parties))

@@ -1,6 +1,8 @@
 """How shipments use end-user certificates: `certificate_violated` (drawn beyond the
 certificate's `max_kg` cumulatively in date order, shipped outside its validity, goods it does
-not cover) and `certificate_forged` for a certificate presented after its revocation.
+not cover) and `certificate_forged` for a certificate presented after its revocation, or
+presented for a shipment to an importer it was not issued to (contract 1.1 §9: one number used
+by different parties).
 
 Several documents may carry one certificate number (a reused number is itself a finding);
 a shipment draws on the document whose end user (then importer) matches it."""
@@ -116,3 +118,70 @@ def revoked_presented(t: Tables, policy: Policy) -> ir.Table | None:
             x.certificate_id, " was revoked on ", x.r_date.cast("string"), " (",
             x.r_reason.fill_null("no reason given"), ") but presented for shipment ",
             x.declaration_id, " on ", x._day.cast("string"), "."))
+
+
+def ownership_threshold(policy: Policy) -> float:
+    """Affiliates are owned this share or more, either way: the policy's
+    `analysis.responsibility.ownership_threshold` (contract 1.1 §5), 0.25 by default."""
+    section = (getattr(policy, "analysis", None) or {}).get("responsibility") or {}
+    return float(section.get("ownership_threshold", 0.25))
+
+
+def certificate_parties(t: Tables, policy: Policy) -> ir.Table | None:
+    """Per certificate number, the parties it may be presented for (certificate_id, party):
+    the importer and end user of each of its documents, and their affiliates (owned
+    `ownership_threshold` or more, either way, per `ownership`)."""
+    if t.certificates is None:
+        return None
+    c = t.certificates
+    named = ibis.union(
+        c.select("certificate_id", party=c.importer_id),
+        c.select("certificate_id", party=c.end_user_id), distinct=True)
+    named = named.filter(named.party.notnull() & named.certificate_id.notnull())
+    if t.ownership is None:
+        return named
+    o = t.ownership
+    o = o.filter(o.share.cast("float64") >= ownership_threshold(policy))
+    down = named.inner_join(o, named.party == o.owner_id).select(
+        "certificate_id", party=o.owned_id)
+    up = named.inner_join(o, named.party == o.owned_id).select(
+        "certificate_id", party=o.owner_id)
+    return ibis.union(named, down, up, distinct=True)
+
+
+def reused_presented(t: Tables, policy: Policy) -> ir.Table | None:
+    """`certificate_forged` (high): a shipment presents a certificate number whose documents
+    name neither its consignee as importer or end user, nor a party affiliated with them.
+    One finding per shipment, on the certificate."""
+    related = certificate_parties(t, policy)
+    if related is None:
+        return None
+    c = t.certificates
+    holders = c.filter(c.certificate_id.notnull()).group_by("certificate_id").aggregate(
+        _importers=c.importer_id.collect(distinct=True),
+        _users=c.end_user_id.collect(distinct=True))
+    s = t.shipments
+    s = s.filter(s.certificate_id.notnull() & s.consignee_id.notnull())
+    s = s.inner_join(holders, "certificate_id")
+    x = s.anti_join(related, [s.certificate_id == related.certificate_id,
+                              s.consignee_id == related.party])
+    x = x.mutate(_period=period_of(x.date.cast("date")), _day=x.date.cast("date").cast("string"))
+    return finding_rows(
+        x, rule=ibis.literal(FORGED), severity=ibis.literal("high"),
+        subject_type=ibis.literal("certificate"), subject_id=x.certificate_id,
+        period=x._period, kg=x.net_kg,
+        evidence=ibis.array([x.certificate_id, x.declaration_id, x.consignee_id]),
+        message=ibis.literal("Certificate ").concat(
+            x.certificate_id, " (issued to importer ", x._importers.join(", "),
+            ", end user ", x._users.join(", "), ") presented for shipment ",
+            x.declaration_id, " on ", x._day, " to ", x.consignee_id,
+            ", an importer it was not issued to and not affiliated with them: one "
+            "certificate number used by different parties."))
+
+
+def forged_presented(t: Tables, policy: Policy) -> ir.Table | None:
+    """The engine part of `certificate_forged`: revoked and presented; presented for an
+    unrelated importer."""
+    parts = [p for p in (revoked_presented(t, policy), reused_presented(t, policy))
+             if p is not None]
+    return ibis.union(*parts) if parts else None

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import ibis.expr.types as ir
 
-from rareflow.analyses.certificate_use import certificate_violations, revoked_presented
-from rareflow.analyses.certificates import incomplete_certificates
+from rareflow.analyses.certificate_use import certificate_violations, forged_presented
 from rareflow.analyses.licences import licence_violations
 from rareflow.analyses.tables import Tables
 from rareflow.policy import Policy
@@ -22,7 +21,8 @@ class Rule:
     name: str
     summary: str
     needs: tuple[str, ...]
-    build: Builder | None  # None: computed by flow accounting (rareflow.accounting)
+    build: Builder | None  # None: computed outside the engine rules: by flow accounting
+    # (rareflow.accounting) or from the certificate documents (Workspace._certificate_documents)
     doc: str  # docs/rules/<name>.md
 
 
@@ -37,9 +37,10 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="certificate_incomplete",
-        summary="An end-user certificate that lacks a mandatory element.",
+        summary="An end-user certificate that lacks a mandatory element (contract §7, or one "
+        "the dated policy requires for its product and date).",
         needs=("certificates",),
-        build=incomplete_certificates,
+        build=None,
         doc="docs/rules/certificate_incomplete.md",
     ),
     Rule(
@@ -54,11 +55,19 @@ RULES: tuple[Rule, ...] = (
     Rule(
         name="certificate_forged",
         summary="A certificate whose proof fails, whose key is unknown, foreign or revoked, "
-        "that was revoked, whose number another party or other content uses, or an unsigned "
-        "letter with forgery indicators.",
+        "altered after signing, presented after its revocation, or whose number is carried by "
+        "documents of different end users or presented for unrelated importers.",
         needs=("certificates", "shipments"),
-        build=revoked_presented,
+        build=forged_presented,
         doc="docs/rules/certificate_forged.md",
+    ),
+    Rule(
+        name="red_flag",
+        summary="An indicator that honest parties also produce (on certificates: a trading "
+        "end user, a shared signatory name, an endorsement not evidenced, a re-issued "
+        "number, optional elements missing; in flows: final goods sold for a military use): "
+        "low, shown, never a violation by itself.",
+        needs=(), build=None, doc="docs/rules/red_flag.md",
     ),
     Rule(
         name="unaccounted_material",

@@ -226,9 +226,9 @@ def plant_all(book: Book, rng: random.Random, seed: int) -> None:
                          use="ev_motor", description="motors", site="Duisburg",
                          authority="DE-GOV")
     book.certificates.append(sign(trader, forger, created="2025-09-01T09:00:00Z"))
-    pl("trader_without_address", "certificate_incomplete", "certificate", "EUC-DE-TRD-2025",
+    pl("trader_without_address", "red_flag", "certificate", "EUC-DE-TRD-2025",
        ["EUC-DE-TRD-2025"], "the trader's certificate names an end user with no address on "
-       "record (little business background)")
+       "record (little business background): a low red flag, the address is optional (§7)")
     pl("unknown_key", "certificate_forged", "certificate", "EUC-DE-TRD-2025",
        ["EUC-DE-TRD-2025"], "signed with a key that is in no trust registry")
     for doc in book.certificates:
