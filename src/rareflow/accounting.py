@@ -3,6 +3,7 @@ aggregated flows), the pure functions of `analyses/` solve the reduced problems.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import ibis.expr.types as ir
@@ -278,29 +279,33 @@ def _lot_origins(store: Store, t: Tables, refs: dict[str, str], depth: int = 30
         if not frontier:
             break
         seen |= {(x[0], x[1]) for x in frontier}
-        ids = sorted({x[1] for x in frontier})
-        s = t.shipments.filter(t.shipments.declaration_id.isin(ids))
-        held = {(str(a), str(b)) for a, b in store.to_pandas(
-            s.select("declaration_id", "consignee_id")).itertuples(index=False)}
-        nxt = set()
+        by_rid: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for start, rid, holder in frontier:
-            if (rid, str(holder)) in held:
-                out[start].add(rid)
+            by_rid[rid].append((start, str(holder)))
+        ids = sorted(by_rid)
+        s = t.shipments.filter(t.shipments.declaration_id.isin(ids))
+        for did, consignee in store.to_pandas(
+                s.select("declaration_id", "consignee_id")).itertuples(index=False):
+            for start, holder in by_rid.get(str(did), ()):
+                if str(consignee) == holder:
+                    out[start].add(str(did))
+        nxt = set()
+        parts = []
         if t.flows is not None:
             fl = t.flows.filter(t.flows.flow_id.isin(ids))
-            for fid, to, frm, ref in store.to_pandas(fl.select(
-                    "flow_id", "to_id", "from_id", "source_ref")).itertuples(index=False):
-                for start, rid, holder in frontier:
-                    if rid == fid and str(to) == str(holder) and isinstance(ref, str):
-                        nxt.add((start, ref, frm))
+            parts.append(store.to_pandas(fl.select(rid="flow_id", held_by="to_id",
+                                                   next_holder="from_id", ref="source_ref")))
         if t.transformations is not None:
-            x = t.transformations
-            x = x.filter(x.transformation_id.isin(ids))
-            for xid, party, ref in store.to_pandas(x.select(
-                    "transformation_id", "party_id", "input_ref")).itertuples(index=False):
-                for start, rid, holder in frontier:
-                    if rid == xid and str(party) == str(holder) and isinstance(ref, str):
-                        nxt.add((start, ref, party))
+            x = t.transformations.filter(t.transformations.transformation_id.isin(ids))
+            parts.append(store.to_pandas(x.select(rid="transformation_id", held_by="party_id",
+                                                  next_holder="party_id", ref="input_ref")))
+        for part in parts:
+            for rid, held_by, next_holder, ref in part.itertuples(index=False):
+                if not isinstance(ref, str):
+                    continue
+                for start, holder in by_rid.get(str(rid), ()):
+                    if str(held_by) == holder:
+                        nxt.add((start, ref, next_holder))
         frontier = nxt
     return out
 

@@ -147,15 +147,16 @@ def responsibility_findings(acts: list[Act], promise: Mapping[str, Promise],
     s = s or ResponsibilitySettings()
     got = {(str(r.from_id), str(r.to_id)): float(r.content_kg)
            for r in supply.itertuples(index=False)}
-    nxt: dict[str, set[str]] = defaultdict(set)
+    prev: dict[str, set[str]] = defaultdict(set)
     for f, t in got:
-        nxt[f].add(t)
-    reach: dict[str, set[str]] = {}
+        prev[t].add(f)
+    upstream: dict[str, set[str]] = {}
 
-    def down(p: Promise) -> set[str]:
-        if p.pid not in reach:
-            reach[p.pid] = _downstream(p.holders, nxt)
-        return reach[p.pid]
+    def downstream_of(p: Promise, sender: str) -> bool:
+        """Whether controlled items reached `sender` from a holder of `p`, at any tier."""
+        if sender not in upstream:
+            upstream[sender] = _reach(sender, prev)
+        return bool(p.holders & upstream[sender])
 
     by_decl: dict[str, list[Promise]] = defaultdict(list)
     for p in promise.values():
@@ -216,7 +217,7 @@ def responsibility_findings(acts: list[Act], promise: Mapping[str, Promise],
         binding = [p for p in promise.values() if relevant(p) and (
             a.sender in p.holders or p.pid in lot or p.pid in certs
             or any(h in answer for h in p.holders)
-            or a.sender in down(p))]
+            or downstream_of(p, a.sender))]
         if a.kind != "reexport" or binding:
             sev = "high"
             if a.kind == "reexport" and not any(a.sender in p.holders or p.pid in lot
@@ -251,9 +252,9 @@ def _linked(sender: str, holders: Iterable[str], owners: Mapping[str, set[str]],
     return out
 
 
-def _downstream(holders: set[str], nxt: Mapping[str, set[str]]) -> set[str]:
-    """Parties that controlled items reached from `holders`, at any tier."""
-    seen, todo = set(holders), list(holders)
+def _reach(start: str, nxt: Mapping[str, set[str]]) -> set[str]:
+    """Parties reachable from `start` along `nxt` (itself included)."""
+    seen, todo = {start}, [start]
     while todo:
         for q in nxt.get(todo.pop(), ()):
             if q not in seen:
