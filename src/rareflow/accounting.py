@@ -12,7 +12,7 @@ import pandas as pd
 from rareflow.analyses.balances import BalanceSettings, party_balances
 from rareflow.analyses.capacity import CapacitySettings, capacity_findings
 from rareflow.analyses.content import shipment_content
-from rareflow.analyses.diversion import mirror_findings, shipment_findings, teardown_trace
+from rareflow.analyses.diversion import shipment_findings, teardown_trace
 from rareflow.analyses.flow_account import (
     CONTROLLED_KINDS,
     NONE,
@@ -24,6 +24,11 @@ from rareflow.analyses.flow_account import (
 )
 from rareflow.analyses.flow_content import flow_content
 from rareflow.analyses.network_test import balance_streams, period_tests
+from rareflow.analyses.reexport_statistics import (
+    StatisticsReexportSettings,
+    binding_ids,
+    statistics_reexport_findings,
+)
 from rareflow.analyses.responsibility import (
     Act,
     ResponsibilitySettings,
@@ -95,7 +100,7 @@ def run_accounting(store: Store, t: Tables, policy: Policy | None = None,
         party_balances(t, BalanceSettings(controlling_country=bs.controlling_country))))
     attribution, cohort_view, checks = _flow_account(store, t, bs, yearly,
                                                      set(prohibited.party_id))
-    findings += _diversion(store, t, prohibited, policy)
+    findings += _diversion(store, t, prohibited, policy, bs.controlling_country)
     findings += restricted_party_findings(store, t)
     if t.capacity is not None:
         findings += capacity_findings(_capacity_use(store, t, yearly),
@@ -132,8 +137,8 @@ def _civil_uses(store: Store, t: Tables) -> set[str]:
     return set(uses[uses.civil.fillna(False).astype(bool)].use)
 
 
-def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame, policy: Policy
-               ) -> list[Finding]:
+def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame, policy: Policy,
+               controlling_country: str = "CN") -> list[Finding]:
     """`unauthorised_reexport` and `prohibited_end_use`, naming the actor and the answerable
     party (`analyses/responsibility.py`), and `certificate_violated` by what they did."""
     civil = _civil_uses(store, t)
@@ -170,9 +175,7 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame, policy: Policy
             out += responsibility_findings([a.act for a in acts], promise, supply, traced,
                                            owners, rs)
     if t.trade_stats is not None:
-        hs = tuple(sorted({h for c in policy.controls for h in c.tariff_lines}
-                          | {"850511", "280530", "284690", "720299"}))
-        out += mirror_findings(store.to_pandas(t.trade_stats), hs)
+        out += _statistics_reexport(store, t, ship, f, policy, controlling_country)
     if t.observations is not None:
         o = t.observations
         tear = store.to_pandas(o.filter(o.kind == "teardown"))
@@ -185,6 +188,32 @@ def _diversion(store: Store, t: Tables, prohibited: pd.DataFrame, policy: Policy
             decl = store.to_pandas(ship.select("declaration_id", "certificate_id"))
             out += teardown_trace(tear, fl, tr, decl)
     return out
+
+
+def _statistics_reexport(store: Store, t: Tables, ship: ir.Table, f: ir.Table | None,
+                         policy: Policy, controlling_country: str) -> list[Finding]:
+    """Contract 1.1 section 6: country-level `unauthorised_reexport` seen only in statistics
+    (`analyses/reexport_statistics.py`). Only committed shipments and flows leaving a
+    country reach Python."""
+    certs = _frame(store, t.certificates, "certificate_id", "commitments")
+    lics = _frame(store, t.licences, "licence_id", "conditions")
+    c_ids = binding_ids(certs, "certificate_id", "commitments")
+    l_ids = binding_ids(lics, "licence_id", "conditions")
+    committed = ship.filter(ship.certificate_id.isin(c_ids or [NONE])
+                            | ship.licence_id.isin(l_ids or [NONE]))
+    shipments = store.to_pandas(committed.select(
+        "declaration_id", "destination", "product", "hs_code", "net_kg", "date", "content_kg"
+    )).assign(committed=True)
+    cols = ["flow_id", "from_id", "from_country", "dest_country", "product", "date",
+            "net_kg", "content_kg"]
+    leaving = (store.to_pandas(f.filter(f.dest_country != f.from_country).select(*cols))
+               if f is not None else pd.DataFrame(columns=cols))
+    trade = _frame(store, t.trade_stats, "reporter", "partner", "flow", "hs_code", "period",
+                   "net_kg")
+    products = _frame(store, t.products, "product", "hs_code", "kind")
+    return statistics_reexport_findings(trade, leaving, shipments, products,
+                                        policy.settings(StatisticsReexportSettings),
+                                        controlling_country)
 
 
 def _frame(store: Store, table: ir.Table | None, *cols: str) -> pd.DataFrame:

@@ -1,5 +1,4 @@
-"""`prohibited_end_use` on export declarations, the country-level re-export signal of trade
-statistics, and the lot trace behind a teardown. Pure functions of small (already reduced)
+"""`prohibited_end_use` on export declarations and the lot trace behind a teardown. Pure functions of small (already reduced)
 data frames. Party-level re-export and prohibited use: `responsibility.py`."""
 
 from __future__ import annotations
@@ -22,36 +21,6 @@ def shipment_findings(shipments: pd.DataFrame, prohibited: pd.DataFrame) -> list
             period=str(s.date)[:7], evidence=[str(s.declaration_id), str(party)],
             message=(f"Export declaration {s.declaration_id} names {party} "
                      f"({why.loc[party].reason}) as consignee or end user.")))
-    return out
-
-
-def mirror_findings(trade: pd.DataFrame, controlled_hs: tuple[str, ...],
-                    tolerance: float = 0.20) -> list[Finding]:
-    """A country whose own statistics show exports of controlled codes beyond its own
-    production (plus a CIF/FOB-like tolerance): re-export of imported material, named at
-    country level only."""
-    if trade.empty:
-        return []
-    t = trade.assign(hs6=trade.hs_code.str[:6], year=trade.period.str[:4])
-    t = t[t.hs6.isin([h[:6] for h in controlled_hs])]
-    out = []
-    for (country, year, hs6), g in t.groupby(["reporter", "year", "hs6"]):
-        exports = float(g[g.flow == "export"].net_kg.sum())
-        own = float(g[g.flow == "production"].net_kg.sum())
-        imports = float(g[g.flow == "import"].net_kg.sum())
-        excess = exports - own * (1 + tolerance)
-        if exports <= 0 or excess <= tolerance * exports or imports <= 0:
-            continue
-        out.append(Finding(
-            rule="unauthorised_reexport", severity="medium", subject_type="country",
-            subject_id=str(country), period=str(year), kg=round(excess, 3),
-            share=round(excess / exports, 4),
-            evidence=[f"trade_stats:{country}:{hs6}:{year}"],
-            message=(f"{country} reports {exports:,.0f} kg of HS {hs6} exports in {year} "
-                     f"against {own:,.0f} kg of own production and {imports:,.0f} kg of "
-                     f"imports: about {excess:,.0f} kg can only be imported material sent "
-                     f"on. Country-level signal: confirm with party-level data before "
-                     f"naming a party.")))
     return out
 
 
