@@ -1,5 +1,6 @@
-"""`prohibited_end_use` on export declarations and the lot trace behind a teardown. Pure functions of small (already reduced)
-data frames. Party-level re-export and prohibited use: `responsibility.py`."""
+"""`prohibited_end_use` on export declarations and the lot trace behind a teardown. Pure
+functions of small (already reduced) data frames. Party-level re-export and prohibited use:
+`responsibility.py`."""
 
 from __future__ import annotations
 
