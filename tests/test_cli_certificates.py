@@ -122,8 +122,65 @@ def test_verify_ok(signed_setup: dict) -> None:
 
 def test_verify_without_keys_says_controllers_are_unchecked(signed_setup: dict) -> None:
     res = run("certificate", "verify", signed_setup["two"], "--date", "2025-06-01")
-    assert res.exit_code == 0, res.output
+    # issue 9 point 8: without a keys table no signer is trusted (was: exit 0)
+    assert res.exit_code == 3, res.output
     assert "unchecked" in res.stdout
+    assert "signature valid, signer not trusted" in res.stdout
+
+
+def _resign_with_a_fresh_key(signed_setup: dict) -> Path:
+    """The signed certificate, its max_kg raised, its proofs dropped and re-signed with a
+    key nobody registered: a forgery whose signature holds against its own did:key."""
+    tmp = signed_setup["tmp"]
+    doc = json.loads(signed_setup["two"].read_text())
+    doc.pop("proof")
+    doc["credentialSubject"]["items"][0]["max_kg"] = "80000"
+    unsigned = tmp / "forged-unsigned.json"
+    unsigned.write_text(json.dumps(doc))
+    mallory = new_key(tmp, "mallory", "P-IN-5")  # claims to be the end user
+    forged = tmp / "forged.json"
+    res = run("certificate", "sign", unsigned, "--key", mallory["path"], "--out", forged,
+              "--created", "2025-01-05T08:00:00Z")
+    assert res.exit_code == 0, res.output
+    return forged
+
+
+def test_verify_without_keys_does_not_accept_a_forgery(signed_setup: dict) -> None:
+    forged = _resign_with_a_fresh_key(signed_setup)
+    res = run("certificate", "verify", forged, "--date", "2025-06-01")
+    assert res.exit_code == 3, res.output
+    assert "VALID" not in res.stdout.replace("UNTRUSTED", "").replace("INVALID", "")
+    assert "signature valid, signer not trusted" in res.stdout
+    data = json.loads(run("certificate", "verify", forged, "--date", "2025-06-01",
+                          "--json").stdout)
+    assert data["status"] == "untrusted" and data["valid"] is False
+    assert data["message"] == "signature valid, signer not trusted"
+    assert data["trust"] == "none" and [p["trusted"] for p in data["proofs"]] == [False]
+    # the keys table knows the end user's real key only: the forgery is invalid
+    res = run("certificate", "verify", forged, "--keys", signed_setup["keys"], "--date",
+              "2025-06-01", "--json")
+    assert res.exit_code == 1 and json.loads(res.stdout)["codes"] == ["unknown_key"]
+
+
+def test_verify_trust_did_key_is_explicit(signed_setup: dict) -> None:
+    res = run("certificate", "verify", signed_setup["two"], "--trust-did-key", "--date",
+              "2025-06-01")
+    assert res.exit_code == 0, res.output
+    assert "VALID" in res.stdout and "--trust-did-key" in res.stdout
+    res = run("certificate", "verify", signed_setup["two"], "--trust-did-key", "--date",
+              "2025-06-01", "--json")
+    data = json.loads(res.stdout)
+    assert data["status"] == "valid" and data["trust"] == "did:key (self-described)"
+    # a tampered certificate stays invalid with --trust-did-key
+    doc = json.loads(signed_setup["two"].read_text())
+    doc["credentialSubject"]["country"] = "PK"
+    bad = signed_setup["tmp"] / "bad.json"
+    bad.write_text(json.dumps(doc))
+    res = run("certificate", "verify", bad, "--trust-did-key", "--date", "2025-06-01")
+    assert res.exit_code == 1 and "bad_proof" in res.stdout
+    res = run("certificate", "verify", signed_setup["two"], "--trust-did-key", "--keys",
+              signed_setup["keys"])
+    assert res.exit_code == 2 and "not both" in res.output
 
 
 def test_verify_tampered_exits_1(signed_setup: dict) -> None:

@@ -36,3 +36,22 @@ class VerificationError(RareflowError):
 
 class ConfigError(RareflowError):
     """Bad settings or a bad policy file."""
+
+
+class InputLimitError(UnreadableFileError):
+    """A file refused before it is parsed: larger than the size limit, or nested deeper than
+    the depth limit (a guard against hostile input; see `rareflow.safejson`)."""
+
+
+class StoreBusyError(RareflowError):
+    """The store file is held by another process (DuckDB allows one writer per file)."""
+
+    exit_code = 3
+
+    def __init__(self, path: str, pid: int | None, waited: float = 0.0) -> None:
+        who = f"another process (pid {pid})" if pid is not None else "another process"
+        after = f" (waited {waited:g} s)" if waited else ""
+        super().__init__(
+            f"the store {path} is in use by {who}{after}: wait for it to finish, or set "
+            "RAREFLOW_LOCK_WAIT=SECONDS to wait for it",
+            file=str(path), pid=pid, waited=waited)

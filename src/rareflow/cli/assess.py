@@ -9,7 +9,9 @@ import pandas as pd
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
+from rareflow.cli import console as cli_console
 from rareflow.cli.dataset import console, fail, out, steps
 from rareflow.errors import RareflowError, UnreadableFileError
 
@@ -59,11 +61,12 @@ def show_decisions(decisions: pd.DataFrame) -> None:
     table.add_column("reasons", min_width=24, overflow="fold")
     for r in decisions.itertuples(index=False):
         style = STYLE.get(r.decision, "")
-        reasons = "\n".join(
-            f"[{STYLE.get(REASON_DECISIONS.get(code, ''), 'default')}]{code}[/]"
+        reasons = Text("\n").join(
+            Text(code, style=STYLE.get(REASON_DECISIONS.get(code, ""), ""))
             for code in str(r.reasons).split("; ") if code)
-        table.add_row(f"{r.application_id}\n{r.date}\n{r.end_user_id or ''}\n{r.product}",
-                      f"{r.kg:,.0f}", f"[{style}]{r.decision}[/{style}]", reasons)
+        table.add_row(Text(f"{r.application_id}\n{r.date}\n{r.end_user_id or ''}\n"
+                           f"{r.product}"),
+                      f"{r.kg:,.0f}", Text(str(r.decision), style=style), reasons)
     out.print(table)
     counts = decisions["decision"].value_counts()
     out.print(", ".join(f"{k}: {counts.get(k, 0)}" for k in STYLE)
@@ -90,14 +93,16 @@ def assess_cmd(
     date (controlled item, what the certificate must carry), the parties' history
     (findings, the 60-day watch list, site visits) and the end user's declared capacity.
     Every reason is listed with the ids it rests on in OUT/decisions.csv.
-    Exit status: 0 done, 2 unreadable input."""
+    Exit status: 0 done, 2 unreadable input or an OUT that is not a writable folder
+    (checked before any work), 3 the store is in use by another process."""
+    cli_console.check_out_dir(out_dir)
     try:
         decisions, path = run_assess(directory, out_dir, db, policy, as_of)
     except RareflowError as exc:
         raise fail(exc) from exc
     if decisions is None:
-        console.print(f"[yellow]{directory} has no applications table: nothing to "
-                      "assess[/yellow]")
+        console.print(f"{directory} has no applications table: nothing to assess",
+                      style="yellow", soft_wrap=True)
     else:
         show_decisions(decisions)
     out.print(f"decisions: {path}")

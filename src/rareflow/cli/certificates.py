@@ -14,14 +14,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
+from rareflow import safejson
+from rareflow.cli import console as cli_console
 from rareflow.errors import RareflowError, UnreadableFileError
 
-# emoji=False: a did:key contains ":key:", which rich would render as an emoji
-console = Console(stderr=True, emoji=False, highlight=False)
-out = Console(emoji=False, highlight=False)
+# literal consoles (no markup, no emoji: a did:key contains ":key:")
+console = cli_console.err
+out = cli_console.out
 
 keys_app = typer.Typer(name="keys", no_args_is_help=True,
                        help="Create Ed25519 signing keys (Multikey, did:key) for certificates.")
@@ -29,11 +30,11 @@ certificate_app = typer.Typer(name="certificate", no_args_is_help=True,
                               help="Sign end-user certificates (eddsa-jcs-2022 proofs) and "
                                    "verify them against the keys and revocations tables.")
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE, EXIT_UNTRUSTED = 0, 1, 2, 3
 
 
 def _fail(message: str, code: int = EXIT_UNREADABLE) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    cli_console.error(message)
     return typer.Exit(code)
 
 
@@ -82,16 +83,9 @@ def _write_public(path: Path, text: str) -> None:
 
 
 def _read_json(path: Path, what: str) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UnreadableFileError(str(path), f"{what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UnreadableFileError(str(path), f"{what}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UnreadableFileError(str(path), f"{what} is not JSON ({exc})") from None
+    """A JSON object from `path`, within the size and depth limits of `rareflow.safejson`;
+    every fault an UnreadableFileError naming the file (exit status 2)."""
+    data = safejson.load_file(path, what=what)
     if not isinstance(data, dict):
         raise UnreadableFileError(str(path), f"{what} is not a JSON object")
     return data
@@ -137,8 +131,7 @@ def _load_key(path: Path):
         raise UnreadableFileError(str(path), "publicKeyMultibase does not match the secret key")
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        console.print(f"[yellow]warning:[/yellow] {escape(str(path))} is readable by others "
-                      f"(mode {mode:o}); chmod 600 it")
+        cli_console.warning(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
     return key
 
 
@@ -175,7 +168,7 @@ def keys_new(
         raise _fail(f"cannot write {out_file}: {exc.strerror or exc}") from None
     out.print(f"publicKeyMultibase: {key.public_multibase}", soft_wrap=True)
     out.print(f"verificationMethod: {key.verification_method}", soft_wrap=True)
-    console.print(f"secret key written to {escape(str(out_file))} (mode 600); add the key to "
+    console.print(f"secret key written to {out_file} (mode 600); add the key to "
                   "the keys table with its controller before using it", soft_wrap=True)
 
 
@@ -236,43 +229,69 @@ def sign(
         _write_public(out_file, text)
     except OSError as exc:
         raise _fail(f"cannot write {out_file}: {exc.strerror or exc}") from None
-    console.print(f"proof {len(existing) + 1} added by {escape(key.verification_method)} "
-                  f"-> {escape(str(out_file))}", soft_wrap=True)
+    console.print(f"proof {len(existing) + 1} added by {key.verification_method} "
+                  f"-> {out_file}", soft_wrap=True)
 
 
 # --- certificate verify ---------------------------------------------------------------------
 
-def _show(path: Path, result) -> None:
+UNTRUSTED = "signature valid, signer not trusted"
+
+
+def _status(result, trust_did_key: bool) -> tuple[str, int]:
+    """("valid" | "untrusted" | "invalid", exit status). Valid needs every signer trusted:
+    by the keys table, or (--trust-did-key, no keys table) by its own did:key."""
+    if not result.valid:
+        return "invalid", EXIT_INVALID
+    if result.signers_trusted or (trust_did_key and not result.keys_checked):
+        return "valid", EXIT_VALID
+    return "untrusted", EXIT_UNTRUSTED
+
+
+def _show(path: Path, result, status: str, trust_did_key: bool) -> None:
     title = result.certificate_id or str(path)
-    if result.valid:
-        out.print(f"[green]VALID[/green] {escape(title)} as of {result.on_date}")
+    if status == "valid":
+        out.print(Text.assemble(("VALID", "green"), f" {title} as of {result.on_date}"),
+                  soft_wrap=True)
+    elif status == "untrusted":
+        out.print(Text.assemble(("UNTRUSTED", "yellow"), f" {title} as of {result.on_date}: "
+                                f"{UNTRUSTED} (no keys table: give --keys, or "
+                                "--trust-did-key to trust self-described did:key signers)"),
+                  soft_wrap=True)
     else:
-        out.print(f"[red]INVALID[/red] {escape(title)} as of {result.on_date}: "
-                  f"{', '.join(result.codes)}", soft_wrap=True)
+        out.print(Text.assemble(("INVALID", "red"), f" {title} as of {result.on_date}: "
+                                f"{', '.join(result.codes)}"), soft_wrap=True)
     for p in result.proofs:
         who = (f"{p.controller or '?'} ({p.role or 'not entitled'})" if result.keys_checked
                else "controller unchecked")
-        sig = "[green]signature ok[/green]" if p.signature_valid else "[red]signature fails[/red]"
-        if not result.keys_checked:
-            trust = "[yellow]key unchecked[/yellow]"
+        sig = (("signature ok", "green") if p.signature_valid
+               else ("signature fails", "red"))
+        if result.keys_checked:
+            trust = ("trusted", "green") if p.trusted else ("not trusted", "red")
+        elif trust_did_key and p.signature_valid:
+            trust = ("trusted as its own did:key (--trust-did-key)", "yellow")
         else:
-            trust = "[green]trusted[/green]" if p.trusted else "[red]not trusted[/red]"
-        out.print(f"  proof {p.index}: {escape(who)}, created {escape(p.created or '-')}, "
-                  f"{sig}, {trust}", soft_wrap=True)
-        out.print(f"    {escape(p.verification_method or '(no verificationMethod)')}",
-                  soft_wrap=True)
+            trust = ("key unchecked, signer not trusted", "yellow")
+        out.print(Text.assemble(f"  proof {p.index}: {who}, created {p.created or '-'}, ",
+                                sig, ", ", trust), soft_wrap=True)
+        out.print(f"    {p.verification_method or '(no verificationMethod)'}", soft_wrap=True)
     for r in result.reasons:
-        out.print(f"  [red]{r.code}[/red]: {escape(r.message)}", soft_wrap=True)
+        out.print(Text.assemble("  ", (r.code, "red"), f": {r.message}"), soft_wrap=True)
     for note in result.notes:
-        out.print(f"  [yellow]note[/yellow]: {escape(note)}", soft_wrap=True)
+        out.print(Text.assemble("  ", ("note", "yellow"), f": {note}"), soft_wrap=True)
 
 
 @certificate_app.command("verify")
 def verify(
     file: Path = typer.Argument(..., help="Signed certificate (VC 2.0 JSON)."),
-    keys: Path | None = typer.Option(None, "--keys", help="The keys table (CSV or Parquet) "
-                                     "[default: none: check each proof against its did:key, "
-                                     "controllers unchecked]."),
+    keys: Path | None = typer.Option(None, "--keys", help="The keys table (CSV or Parquet): "
+                                     "who may sign with which key. Without it (and without "
+                                     "--trust-did-key) a certificate whose signatures hold "
+                                     "is 'signature valid, signer not trusted' (exit 3)."),
+    trust_did_key: bool = typer.Option(False, "--trust-did-key", help="Without a keys "
+                                       "table: trust each proof's did:key as its signer "
+                                       "(self-described: anyone can make one). Not with "
+                                       "--keys."),
     revocations: Path | None = typer.Option(None, "--revocations", help="The revocations "
                                             "table (CSV or Parquet)."),
     status_list: list[Path] | None = typer.Option(None, "--status-list", help="A Bitstring "
@@ -284,10 +303,16 @@ def verify(
 ) -> None:
     """Verify a certificate's proofs, keys, revocation, @context and validity period.
 
-    Exit status: 0 valid, 1 invalid (every reason is listed), 2 a file that cannot be
-    read (the message names it)."""
+    Exit status: 0 valid, every signer trusted by the keys table (or, with
+    --trust-did-key, by its own did:key); 1 invalid (every reason is listed); 2 a file
+    that cannot be read (the message names it) or --keys with --trust-did-key; 3 no
+    problem found but a signer is not trusted ("signature valid, signer not trusted":
+    no keys table)."""
     from rareflow.vc.trust import verify_certificate
 
+    if keys is not None and trust_did_key:
+        raise typer.BadParameter("the keys table decides who is trusted: give --keys or "
+                                 "--trust-did-key, not both", param_hint="--trust-did-key")
     try:
         day = date.fromisoformat(on_date) if on_date else datetime.now(UTC).date()
     except ValueError:
@@ -305,13 +330,19 @@ def verify(
                                     status_lists=lists or None)
     except RareflowError as exc:
         raise _fail(exc.message, EXIT_UNREADABLE) from None
+    status, code = _status(result, trust_did_key)
     if as_json:
-        typer.echo(json.dumps({"file": str(file), **result.to_dict()}, indent=2,
-                              ensure_ascii=False))
+        data = {"file": str(file), **result.to_dict(), "valid": status == "valid",
+                "status": status, "checks_passed": result.valid,
+                "trust": ("keys table" if result.keys_checked else
+                          "did:key (self-described)" if trust_did_key else "none")}
+        if status == "untrusted":
+            data["message"] = UNTRUSTED
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        _show(file, result)
-    if not result.valid:
-        raise typer.Exit(EXIT_INVALID)
+        _show(file, result, status, trust_did_key)
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -44,6 +44,7 @@ def validate(
     read.
     """
     from rareflow.epcis.validate import SchemasNotFound, load_schemas, validate_document
+    from rareflow.errors import RareflowError
 
     try:
         schema_set = load_schemas(schemas.split(os.pathsep) if schemas else None)
@@ -65,6 +66,10 @@ def validate(
         except SchemasNotFound as exc:
             _err(f"{path}: {exc}")
             raise typer.Exit(2) from None
+        except RareflowError as exc:  # over the size or depth limit
+            _err(exc.message)
+            unreadable = True
+            continue
         if not problems:
             typer.echo(f"{path}: valid")
             continue
@@ -102,6 +107,7 @@ def hash_ids(
     Exit status: 0 done, 2 the file cannot be read or is not an EPCIS document.
     """
     from rareflow.epcis.event_hash import ALGORITHMS, EventHashError, hash_events
+    from rareflow.errors import RareflowError
 
     if algorithm not in ALGORITHMS:
         raise typer.BadParameter(f"one of {', '.join(ALGORITHMS)}", param_hint="--algorithm")
@@ -116,6 +122,9 @@ def hash_ids(
         raise typer.Exit(2) from None
     except EventHashError as exc:
         _err(f"{file}: {exc}")
+        raise typer.Exit(2) from None
+    except RareflowError as exc:  # over the size or depth limit
+        _err(exc.message)
         raise typer.Exit(2) from None
     for event in events:
         columns = [str(event.position), event.hash_id, event.event_id or "-"]

@@ -10,15 +10,16 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from rareflow import safejson
 from rareflow.analyses.reconcile import Reconciliation, ReconciliationInputError, reconcile
+from rareflow.cli import console as cli_console
 from rareflow.cli.dataset import fail
 from rareflow.errors import UnreadableFileError
 
-out = Console()
+out = cli_console.out
 
 
 class Format(StrEnum):
@@ -28,8 +29,8 @@ class Format(StrEnum):
 
 def load_problem(path: Path) -> dict:
     """Read and check a problem file; raise UnreadableFileError (exit 2) naming the problem."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+    try:  # size and depth bounded (InputLimitError, an UnreadableFileError)
+        doc = safejson.loads(safejson.read_bytes(path).decode("utf-8"), source=str(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableFileError(str(path), str(exc)) from exc
     except json.JSONDecodeError as exc:
@@ -108,26 +109,27 @@ def _numbers(value, key: str) -> np.ndarray:
 
 
 def show_text(res: Reconciliation) -> None:
-    verdict = ("[red]gross error suspected[/red]" if res.gross_error
-               else "[green]consistent with random errors[/green]")
-    out.print(f"Global test: statistic {res.statistic:.6g} on {res.dof} degree(s) of freedom, "
-              f"p = {res.p_value:.4g} (alpha {res.alpha:g}): {verdict}")
+    verdict = (("gross error suspected", "red") if res.gross_error
+               else ("consistent with random errors", "green"))
+    out.print(Text.assemble(f"Global test: statistic {res.statistic:.6g} on {res.dof} "
+                            f"degree(s) of freedom, p = {res.p_value:.4g} "
+                            f"(alpha {res.alpha:g}): ", verdict))
     nodes = Table(title="Balances (nodal test)")
     for col in ("node", "residual", "sd", "z", "p-value", "flag"):
         nodes.add_column(col, justify="left" if col == "node" else "right")
     for i, name in enumerate(res.nodes):
-        nodes.add_row(escape(name), f"{res.residuals[i]:.6g}", f"{res.residual_sd[i]:.4g}",
+        nodes.add_row(Text(str(name)), f"{res.residuals[i]:.6g}", f"{res.residual_sd[i]:.4g}",
                       f"{res.node_z[i]:.3f}", f"{res.node_p[i]:.4g}",
-                      "[red]flagged[/red]" if res.node_flagged[i] else "")
+                      Text("flagged", style="red") if res.node_flagged[i] else "")
     out.print(nodes)
     meas = Table(title="Streams (measurement test)")
     for col in ("stream", "measured", "reconciled", "sd", "adjustment", "z", "flag"):
         meas.add_column(col, justify="left" if col == "stream" else "right")
     for j, name in enumerate(res.streams):
-        meas.add_row(escape(name), f"{res.measured[j]:.6g}", f"{res.reconciled[j]:.6g}",
+        meas.add_row(Text(str(name)), f"{res.measured[j]:.6g}", f"{res.reconciled[j]:.6g}",
                      f"{res.sd[j]:.4g}", f"{res.adjustments[j]:.4g}",
                      f"{res.measurement_z[j]:.3f}",
-                     "[red]flagged[/red]" if res.measurement_flagged[j] else "")
+                     Text("flagged", style="red") if res.measurement_flagged[j] else "")
     out.print(meas)
 
 

@@ -6,13 +6,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
+from rareflow.cli import console as cli_console
 from rareflow.errors import RareflowError
 
-console = Console(stderr=True)
-out = Console()
+console = cli_console.err
+out = cli_console.out
+
+
+def _literal_tree(tree: Tree) -> Tree:
+    """`render_tree` writes its labels as markup with every record value escaped: parse
+    that markup here, once, so the literal console prints the styles and the values as
+    they are."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node.label, str):
+            node.label = cli_console.from_markup(node.label)
+        stack.extend(node.children)
+    return tree
 
 
 def trace_cmd(
@@ -44,7 +59,8 @@ def trace_cmd(
     Without --forward or --backward, both. Every record shows its parties, quantity and
     rare-earth content. The links are read once per store into an index saved beside the
     DuckDB file (DB.trace.npz, DB.trace.arrow) and rebuilt only when the data changed.
-    Exit status: 0 traced, 1 unknown id, 2 no store or unreadable data."""
+    Exit status: 0 traced, 1 unknown id, 2 no store or unreadable data, 3 the store is in
+    use by another process."""
     from rareflow.analyses.trace import render_tree, summary_lines, trace_store
     from rareflow.cli.dataset import _ingest, fail
     from rareflow.workspace import Workspace
@@ -56,8 +72,8 @@ def trace_cmd(
         raise typer.BadParameter("give the store with --db PATH or a dataset with --data DIR",
                                  param_hint="--db / --data")
     if data is None and db is not None and not db.exists():
-        console.print(f"[red]error:[/red] no store at {db}: run rareflow ingest DIR --db {db} "
-                      "first, or pass --data DIR")
+        cli_console.error(f"no store at {db}: run rareflow ingest DIR --db {db} first, or "
+                          "pass --data DIR")
         raise typer.Exit(2)
     path = db or data / "rareflow.duckdb"  # type: ignore[operator]
     try:
@@ -73,15 +89,16 @@ def trace_cmd(
     if fmt == "json":
         typer.echo(result.to_json())
         return
-    out.print(render_tree(result))
+    out.print(_literal_tree(render_tree(result)))
     for line in summary_lines(result):
-        out.print(line, highlight=False)
+        out.print(line, soft_wrap=True)
     if result.parties:
         table = Table(title="Parties")
         for col in ("party", "name", "country"):
             table.add_column(col)
         for pid, p in result.parties.items():
-            table.add_row(pid, p["name"], p["country"])
+            table.add_row(Text(str(pid)), Text(str(p["name"] or "")),
+                          Text(str(p["country"] or "")))
         out.print(table)
 
 

@@ -27,8 +27,10 @@ from pathlib import Path
 
 from lxml import etree
 
+from rareflow import safejson
 from rareflow.epcis.digital_link import canonical_digital_link
 from rareflow.epcis.vocab import BARE_TERMS, STANDARD_PREFIXES, URN_TO_WEB
+from rareflow.errors import InputLimitError
 
 __all__ = [
     "ALGORITHMS",
@@ -585,9 +587,12 @@ def _read_xml(data: bytes, honour_ignore_fields: bool) -> list[tuple[Node, str |
 
 
 def _load(source: Path | str | bytes) -> bytes:
+    """The document's bytes, refused over `safejson.MAX_BYTES` (InputLimitError)."""
     if isinstance(source, bytes):
+        if len(source) > safejson.MAX_BYTES:
+            raise InputLimitError("(input)", f"larger than {safejson.MAX_BYTES // 2**20} MB")
         return source
-    return Path(source).read_bytes()
+    return safejson.read_bytes(source)
 
 
 def read_events(source: Path | str | bytes, *,
@@ -599,6 +604,8 @@ def read_events(source: Path | str | bytes, *,
     if head == b"<":
         return _read_xml(data, honour_ignore_fields)
     if head in (b"{", b"["):
+        # nested too deep: InputLimitError (unreadable), before any recursion
+        safejson.check(data, source="(input)" if isinstance(source, bytes) else str(source))
         return _read_json(data, honour_ignore_fields)
     raise EventHashError("neither JSON nor XML (the content starts with neither '{' nor '<')")
 

@@ -30,6 +30,9 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
+from rareflow import safejson
+from rareflow.errors import InputLimitError
+
 __all__ = [
     "ENV_VAR",
     "Problem",
@@ -552,14 +555,24 @@ def validate_document(source: Path | str | bytes, *,
 
     `source` is a path or the document's bytes. `schemas` defaults to
     ``load_schemas()`` (``$RAREFLOW_EPCIS_SCHEMAS``); `SchemasNotFound` is raised when a
-    needed schema is missing. `OSError` is raised when the file cannot be read."""
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    needed schema is missing. `OSError` is raised when the file cannot be read,
+    `InputLimitError` when it is larger than `safejson.MAX_BYTES` or its JSON is nested
+    deeper than `safejson.MAX_DEPTH` (XML: libxml2's own limit of 256 levels, reported as
+    not well-formed; entities are never expanded, nothing is fetched)."""
+    name = "(input)" if isinstance(source, bytes) else str(source)
+    if isinstance(source, bytes):
+        if len(source) > safejson.MAX_BYTES:
+            raise InputLimitError(name, f"larger than {safejson.MAX_BYTES // 2**20} MB")
+        data = source
+    else:
+        data = safejson.read_bytes(source)
     if schemas is None:
         schemas = load_schemas()
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if head == b"<":
         return _validate_xml(data, schemas)
     if head in (b"{", b"["):
+        safejson.check(data, source=name)
         return _validate_json(data, schemas)
     if not head:
         return [Problem("(file)", "the file is empty")]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 
-from rareflow.errors import UnreadableFileError
+from rareflow.errors import ConfigError, StoreBusyError, UnreadableFileError
+from rareflow.readers.excerpt import escape
 from rareflow.store.base import Capabilities, RawRead, Store
 
 
@@ -23,9 +30,10 @@ class DuckDBStore(Store):
     caps = Capabilities(name="duckdb", exact_line_numbers=True, structural_csv_rejects=True,
                         persistent=True)
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *,
+                 lock_wait: float | None = None) -> None:
         self.path = Path(path) if path else None
-        con = ibis.duckdb.connect(str(path) if path else ":memory:")
+        con = connect(self.path, lock_wait=lock_wait)
         super().__init__(con)
 
     @property
@@ -34,36 +42,58 @@ class DuckDBStore(Store):
         return self.con.con
 
     def read_csv_raw(self, path: Path) -> RawRead:
+        """The fast path: DuckDB's own reader. A file it fails on, or in which it sets rows
+        aside, or whose cells hold a line break (physical lines no longer follow records),
+        is read again line by line (`readers.csvlines`), so that every bad line is a reject
+        with its true line number and the rest is loaded."""
         name = self.temp_name("csv")
         rej = self.temp_name("csvrej")
         scan = f"{rej}_scan"
         opts = (f"header=true, all_varchar=true, delim=',', quote='\"', escape='\"', "
                 f"store_rejects=true, rejects_table={_q(rej)}, rejects_scan={_q(scan)}")
+        careful = False
         try:
             self.raw.execute(
                 f"CREATE OR REPLACE TEMP TABLE {_ident(name)} AS SELECT * "
                 f"FROM read_csv({_q(str(path))}, {opts}) WITH ORDINALITY"
             )
-            errors = self.raw.execute(
-                f"SELECT line, column_name, error_type, csv_line, error_message "
-                f"FROM {_ident(rej)} ORDER BY line"
-            ).fetchall()
-        except Exception as exc:  # duckdb raises several types for unreadable files
-            raise UnreadableFileError(str(path), str(exc).splitlines()[0]) from exc
-        structural: list[dict[str, Any]] = []
-        seen: set[int] = set()
-        for line, _col, etype, csv_line, msg in errors:  # one per line: the first error
-            if int(line) in seen:
-                continue
-            seen.add(int(line))
-            structural.append({
-                "line": int(line), "column": "", "value": csv_line,
-                "reason": f"malformed CSV row ({etype.lower()}): {msg.splitlines()[0]}; "
-                          "row not loaded"})
-        self._fix_line_numbers(name, [r["line"] for r in structural])
-        for t in (rej, scan):
-            self.raw.execute(f"DROP TABLE IF EXISTS {_ident(t)}")
-        return RawRead(self.con.table(name), structural)
+            n_errors = self.raw.execute(f"SELECT count(*) FROM {_ident(rej)}").fetchone()[0]
+            cols = [c for (c,) in self.raw.execute(
+                f"SELECT column_name FROM (DESCRIBE {_ident(name)})").fetchall()
+                    if c != "ordinality"]
+            careful = bool(n_errors) or self._has_breaks(name, cols)
+        except Exception:  # duckdb raises several types; the careful reader says why
+            careful = True
+        finally:
+            for t in (rej, scan):
+                self.raw.execute(f"DROP TABLE IF EXISTS {_ident(t)}")
+        if careful:
+            self.raw.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
+            return self._read_csv_careful(path)
+        self._fix_line_numbers(name, [])
+        return RawRead(self.con.table(name), [])
+
+    def _has_breaks(self, name: str, cols: list[str]) -> bool:
+        """Whether a cell holds a line break or a NUL (checked inside the engine)."""
+        if not cols:
+            return False
+        cond = " OR ".join(f"regexp_matches(coalesce({_ident(c)}, ''), '[\\r\\n]') "
+                           f"OR contains(coalesce({_ident(c)}, ''), chr(0))" for c in cols)
+        return bool(self.raw.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {_ident(name)} WHERE {cond})").fetchone()[0])
+
+    def _read_csv_careful(self, path: Path) -> RawRead:
+        import pyarrow as pa
+
+        from rareflow.readers.csvlines import read_csv_lines
+
+        got = read_csv_lines(path)
+        columns = list(zip(*got.rows, strict=True)) if got.rows else [()] * len(got.header)
+        data = {c: pa.array(list(v), pa.string()) for c, v in zip(got.header, columns,
+                                                                  strict=True)}
+        data["_line"] = pa.array(got.lines, pa.int64())
+        table = self.from_arrow(self.temp_name("csvl"), pa.table(data))
+        return RawRead(table, got.rejects)
 
     def _fix_line_numbers(self, name: str, reject_lines: list[int]) -> None:
         """`ordinality` counts accepted records; turn it into the physical line (header = 1),
@@ -95,14 +125,47 @@ class DuckDBStore(Store):
                 f"FROM read_parquet({_q(str(path))}, file_row_number=true)"
             )
         except Exception as exc:
-            raise UnreadableFileError(str(path), str(exc).splitlines()[0]) from exc
+            raise UnreadableFileError(str(path), _why(exc)) from exc
         return RawRead(self.con.table(name), [])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One DuckDB transaction: everything done inside is committed together, or rolled
+        back on any error (or interrupt)."""
+        self.raw.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.raw.execute("ROLLBACK")
+            raise
+        self.raw.execute("COMMIT")
+
+    def excerpt_rejects(self, name: str) -> ir.Table:
+        from rareflow.readers.excerpt import REASON_CHARS, excerpt_sql
+
+        self.raw.execute(f"UPDATE {_ident(name)} SET value = {excerpt_sql('value')}, "
+                         f"reason = {excerpt_sql('reason', REASON_CHARS)}")
+        return self.table(name)
+
+    def delete_matching(self, name: str, keys: ir.Table, key: tuple[str, ...]) -> None:
+        tmp = self.temp_name(f"{name}_del")
+        self.con.create_table(tmp, keys.select(*key).distinct(), temp=True, overwrite=True)
+        cond = " AND ".join(f"t.{_ident(c)} IS NOT DISTINCT FROM k.{_ident(c)}" for c in key)
+        self.raw.execute(f"DELETE FROM {_ident(name)} t USING {_ident(tmp)} k WHERE {cond}")
+        self.raw.execute(f"DROP TABLE IF EXISTS {_ident(tmp)}")
 
     def _add_columns(self, name: str, columns: dict[str, Any]) -> None:
         for col, dtype in columns.items():
             self.raw.execute(
                 f"ALTER TABLE {_ident(name)} ADD COLUMN {_ident(col)} {_duck_type(dtype)}"
             )
+
+
+def _why(exc: Exception) -> str:
+    """The engine's whole message (not only its first line), escaped and bounded."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = escape(text)
+    return text if len(text) <= 600 else text[:599] + "\u2026"
 
 
 def _duck_type(dtype: Any) -> str:
@@ -117,3 +180,56 @@ def _duck_type(dtype: Any) -> str:
     if dtype.is_date():
         return "DATE"
     return "VARCHAR"
+
+
+# --- connecting: one writer per file --------------------------------------------------------
+
+LOCK_WAIT_ENV = "RAREFLOW_LOCK_WAIT"
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+
+def lock_wait_setting() -> float:
+    """Seconds to wait for a store another process holds: $RAREFLOW_LOCK_WAIT, default 0."""
+    text = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not text:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{LOCK_WAIT_ENV}={text!r}: give a number of seconds (0 or more)")
+    return value
+
+
+def _lock_holder(exc: Exception) -> tuple[bool, int | None]:
+    """Whether `exc` is DuckDB's "Could not set lock on file" error, and the pid its
+    message names (None when it names none)."""
+    text = str(exc)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return False, None
+    hit = _LOCK_PID.search(text)
+    return True, int(hit.group(1)) if hit else None
+
+
+def connect(path: Path | None, *, lock_wait: float | None = None) -> ibis.BaseBackend:
+    """An Ibis DuckDB connection to `path` (None: in memory). A file another process holds
+    raises StoreBusyError naming its pid, after retrying for `lock_wait` seconds (default
+    $RAREFLOW_LOCK_WAIT, else 0)."""
+    if path is None:
+        return ibis.duckdb.connect(":memory:")
+    wait = lock_wait_setting() if lock_wait is None else max(float(lock_wait), 0.0)
+    started = time.monotonic()
+    pause = 0.05
+    while True:
+        try:
+            return ibis.duckdb.connect(str(path))
+        except Exception as exc:  # duckdb.IOException, wrapped or not by ibis
+            busy, pid = _lock_holder(exc)
+            if not busy:
+                raise
+            waited = time.monotonic() - started
+            if waited >= wait:
+                raise StoreBusyError(str(path), pid, round(wait, 3)) from None
+        time.sleep(min(pause, max(wait - waited, 0.0)))
+        pause = min(pause * 2, 0.5)

@@ -65,7 +65,8 @@ class Reason:
 class ProofResult:
     """What one proof showed. `signature_valid`: the Ed25519 signature holds over the
     content with the key used; `trusted`: it does and the key passed every registry check
-    (known, owned by a party entitled to sign, valid and not revoked when used)."""
+    (known, owned by a party entitled to sign, valid and not revoked when used). Without a
+    keys table no proof is trusted: anyone can make a did:key."""
 
     index: int
     verification_method: str | None
@@ -99,6 +100,13 @@ class Verification:
         return not self.reasons
 
     @property
+    def signers_trusted(self) -> bool:
+        """Valid, and every proof made with a key the keys table vouches for. A certificate
+        checked without a keys table is at best valid with its signers not trusted: its
+        signatures hold against the did:keys it names, which anyone can make."""
+        return self.valid and bool(self.proofs) and all(p.trusted for p in self.proofs)
+
+    @property
     def codes(self) -> tuple[str, ...]:
         """The distinct reason codes, in the order first found."""
         return tuple(dict.fromkeys(r.code for r in self.reasons))
@@ -107,7 +115,7 @@ class Verification:
     def signed_by(self) -> tuple[str, ...]:
         """Controllers (or, without a keys table, verification methods) whose proofs hold."""
         return tuple(p.controller or p.verification_method or "" for p in self.proofs
-                     if p.trusted)
+                     if p.trusted or (not self.keys_checked and p.signature_valid))
 
     def to_dict(self) -> dict:
         return {"certificate_id": self.certificate_id, "on_date": self.on_date,
@@ -493,7 +501,7 @@ def _check_proof(doc: Mapping, i: int, proof: object, key_index: Mapping | None,
             signature_valid = True
         else:
             reasons.append(Reason("bad_proof", f"proof {i}: {problem}", i))
-    trusted = signature_valid and len(reasons) == before
+    trusted = signature_valid and key_index is not None and len(reasons) == before
     return ProofResult(i, vm, _str(created_text), controller, role, signature_valid, trusted)
 
 
