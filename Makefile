@@ -23,9 +23,9 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 
-# Property tests with thousands of generated worlds (slow: ~4-6 s per example).
+# Property tests (thousands of generated worlds, ~4-6 s each) and reader fuzzing at length.
 fuzz: $(STAMP)
-	RAREFLOW_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py
+	RAREFLOW_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py tests/test_fuzz_readers.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

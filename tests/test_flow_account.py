@@ -103,3 +103,18 @@ def test_self_check_passes_and_can_fail() -> None:
     assert consistency(att, reached, bal).ok.all()
     broken = att.assign(unaccounted_kg=att.unaccounted_kg + 250.0)  # beyond 200 + 3 x 4 kg
     assert not consistency(broken, reached, bal).ok.any()
+
+
+def test_cli_shows_a_failed_self_check_loudly(capsys) -> None:
+    from rareflow.cli import dataset
+
+    checks = pd.DataFrame([("IN", "2025", 250.0, 200.0, 4.0, False),
+                           ("VN", "2025", 0.0, 0.0, 0.0, True)],
+                          columns=["destination", "period", "attribution_unaccounted_kg",
+                                   "balances_unaccounted_kg", "balances_sd_kg", "ok"])
+    dataset._print_self_check(checks)
+    text = " ".join(capsys.readouterr().err.split())
+    assert "SELF-CHECK FAILED for 1 destination-year(s)" in text
+    assert "IN 2025: attribution 250.0 kg, balances 200.0 ± 4.0 kg" in text
+    dataset._print_self_check(checks[checks.ok])
+    assert "self-check passed" in " ".join(capsys.readouterr().out.split())

@@ -351,8 +351,10 @@ def _flow_account(store: Store, t: Tables, bs: BalanceSettings, yearly: pd.DataF
     e = flow_edges(t, "year", civil, prohibited)
     edges = (store.to_pandas(e) if e is not None
              else pd.DataFrame(columns=["period", "from_id", "target", "content_kg"]))
-    attribution, reached = attribute(edges, yearly, sources, prohibited)
-    cohort_view = cohort(edges, yearly, sources, prohibited)
+    roles = store.to_pandas(t.parties.select("party_id", "roles"))
+    recyclers = frozenset(roles.party_id[roles.roles.fillna("").str.contains("recycler")])
+    attribution, reached = attribute(edges, yearly, sources, prohibited, recyclers)
+    cohort_view = cohort(edges, yearly, sources, prohibited, recyclers)
     checks = consistency(attribution, reached, yearly)
     return (attribution.sort_values(["destination", "period"]).reset_index(drop=True),
             cohort_view.sort_values(["destination", "period"]).reset_index(drop=True),

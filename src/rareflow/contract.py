@@ -22,6 +22,7 @@ class Column:
     min: float | None = None
     min_exclusive: float | None = None
     max: float | None = None
+    years_ahead: int | None = None  # dates: how far after today a value may lie (default 1)
 
     @property
     def ref_table(self) -> str | None:
@@ -63,6 +64,7 @@ def _column(name: str, raw: dict) -> Column:
         min=raw.get("min"),
         min_exclusive=raw.get("min_exclusive"),
         max=raw.get("max"),
+        years_ahead=raw.get("years_ahead"),
     )
 
 

@@ -166,7 +166,7 @@ def fingerprint(store: Store) -> str:
             continue
         # an order-independent sum of the row hashes, kept small so that no engine overflows
         # (Spark's ANSI mode raises on a long overflow; bit_xor does not compile there)
-        h = ((t._hash % 1_000_000_007).sum() if "_hash" in t.columns
+        h = ((t._hash % 1_000_000_007).sum().fill_null(0) if "_hash" in t.columns
              else ibis.literal(0, "int64"))
         parts.append(t.aggregate(name=ibis.literal(name), n=t.count(), h=h.cast("int64")))
     if not parts:

@@ -5,7 +5,8 @@ For a period, each party divides what it received in that period (customs receip
 flows from other parties) among what it did in that period: flows to other parties
 (transient), and the five ends: verified use (final sales for a civil use, final goods
 exported, scrap delivered to a recycler, process scrap a transformation reports), in stock
-(the signed stock change: a drawdown is a negative end), re-exported (controlled material
+(the signed stock change: a drawdown is a negative end; what a recycler keeps is
+documented scrap, verified use), re-exported (controlled material
 or components leaving the country), prohibited use (a military use, a restricted party, a
 party with a military contract) and unaccounted (the signed remainder, which is the party's
 balance residual). A party's fractions therefore add up to 1 and can be negative (stock) or
@@ -145,9 +146,11 @@ def _solve(q: sp.csr_matrix, s: np.ndarray) -> np.ndarray:
         s.shape)
 
 
-def build_chain(edges: pd.DataFrame, balances: pd.DataFrame, prohibited: set[str]) -> Chain:
+def build_chain(edges: pd.DataFrame, balances: pd.DataFrame, prohibited: set[str],
+                recyclers: frozenset[str] = frozenset()) -> Chain:
     """`edges` (from_id, target, content_kg) and `balances` (party_id, received_kg,
-    stock_change_kg, scrap_kg) of one period (or of the whole record) -> the chain."""
+    stock_change_kg, scrap_kg) of one period (or of the whole record) -> the chain. What a
+    recycler keeps in stock is documented scrap delivered to a recycler (verified use)."""
     is_end = edges.target.isin(CATEGORIES).to_numpy()
     nodes = pd.Index(pd.unique(np.concatenate([
         balances.party_id.to_numpy(object), edges.from_id.to_numpy(object),
@@ -165,7 +168,10 @@ def build_chain(edges: pd.DataFrame, balances: pd.DataFrame, prohibited: set[str
     np.add.at(r, (i[e], pd.Index(CATEGORIES).get_indexer(edges.target[e])), w[e])
     q = sp.csr_matrix((w[~e], (i[~e], nodes.get_indexer(edges.target[~e].astype(object)))),
                       shape=(n, n))
-    r[:, CATEGORIES.index("in_stock")] += b.stock_change_kg.to_numpy(float) / denom
+    at_recycler = nodes.isin(list(recyclers))
+    stock = b.stock_change_kg.to_numpy(float) / denom
+    r[:, CATEGORIES.index("in_stock")] += np.where(at_recycler, 0.0, stock)
+    r[:, CATEGORIES.index("verified_use")] += np.where(at_recycler, stock, 0.0)
     r[:, CATEGORIES.index("verified_use")] += b.scrap_kg.to_numpy(float) / denom
     r[:, CATEGORIES.index("unaccounted")] += 1.0 - np.asarray(q.sum(axis=1)).ravel() - r.sum(1)
     # a party that received nothing this period passes on nothing of this period's release;
@@ -181,13 +187,14 @@ def build_chain(edges: pd.DataFrame, balances: pd.DataFrame, prohibited: set[str
 
 
 def attribute(edges: pd.DataFrame, balances: pd.DataFrame, sources: pd.DataFrame,
-              prohibited: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+              prohibited: set[str], recyclers: frozenset[str] = frozenset()
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The flow account per destination and period, and (destination, period, party_id,
     reached_kg): how much of each destination's release reached each party."""
     out, reach = [], []
     for period, src in sources.groupby("period", sort=True):
         chain = build_chain(edges[edges.period == period], balances[balances.period == period],
-                            prohibited)
+                            prohibited, recyclers)
         res, reached = chain.solve(src, ["destination", "period"])
         out.append(res)
         for (dest, per), y in reached.items():
@@ -200,13 +207,13 @@ def attribute(edges: pd.DataFrame, balances: pd.DataFrame, sources: pd.DataFrame
 
 
 def cohort(edges: pd.DataFrame, balances: pd.DataFrame, sources: pd.DataFrame,
-           prohibited: set[str]) -> pd.DataFrame:
+           prohibited: set[str], recyclers: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Where each period's release ended up by the end of the data: one graph over the whole
     record (flows summed, stock change from the opening stock to the last report)."""
     if sources.empty:
         return pd.DataFrame()
     e = edges.groupby(["from_id", "target"], as_index=False).content_kg.sum()
-    chain = build_chain(e, balances, prohibited)
+    chain = build_chain(e, balances, prohibited, recyclers)
     res, _ = chain.solve(sources, ["destination", "period"])
     return res
 

@@ -31,6 +31,7 @@ from typing import IO, Any
 import pyarrow as pa
 from lxml import etree
 
+from rareflow import safejson
 from rareflow.contract import table_spec
 from rareflow.epcis.event_hash import (
     DEFAULT_PREFIXES,
@@ -137,6 +138,9 @@ class _JsonStream:
         while True:
             try:
                 obj, end = self.json.raw_decode(self.buf, self.pos)
+            except RecursionError:  # far deeper than the limit: json's scanner gave up
+                raise EpcisReadError(f"nested deeper than {safejson.MAX_DEPTH} levels at "
+                                     f"character {self.offset + self.pos}") from None
             except json.JSONDecodeError as exc:
                 cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 32
                 if cut and self._more():
@@ -146,6 +150,9 @@ class _JsonStream:
             if end >= len(self.buf) and not self.eof:  # a number may go on in the next chunk
                 self._more()
                 continue
+            if safejson.depth(self.buf[self.pos:end]) > safejson.MAX_DEPTH:
+                raise EpcisReadError(f"nested deeper than {safejson.MAX_DEPTH} levels at "
+                                     f"character {self.offset + self.pos}")
             self.pos = end
             return obj
 

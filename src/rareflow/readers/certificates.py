@@ -12,15 +12,24 @@ from typing import Any
 import pyarrow as pa
 import rfc8785
 
+from rareflow import safejson
 from rareflow.contract import table_spec
-from rareflow.errors import UnreadableFileError
+from rareflow.errors import InputLimitError, UnreadableFileError
 
 
-def _documents(paths: list[Path]) -> Iterator[tuple[str, int, str]]:
-    """(file label, 1-based position, text) of every document."""
+def _documents(paths: list[Path]) -> Iterator[tuple[str, int, str | InputLimitError]]:
+    """(file label, 1-based position, text) of every document; a document file larger than
+    the limit (`safejson.MAX_BYTES`) gives the InputLimitError instead of its text. Lines of
+    a `.jsonl` file are limited one by one (in `read_certificates`)."""
     for path in paths:
         try:
-            text = path.read_text("utf-8")
+            if path.suffix == ".jsonl":
+                text = path.read_text("utf-8")
+            else:
+                text = safejson.read_bytes(path).decode("utf-8")
+        except InputLimitError as exc:
+            yield str(path), 1, exc
+            continue
         except (OSError, UnicodeDecodeError) as exc:
             raise UnreadableFileError(str(path), str(exc)) from exc
         if path.suffix == ".jsonl":
@@ -107,9 +116,16 @@ def read_certificates(paths: list[Path]) -> tuple[pa.Table, pa.Table, list[dict[
     rejects: list[dict[str, Any]] = []
     for label, pos, text in _documents(paths):
         try:
-            doc = json.loads(text)
+            if isinstance(text, InputLimitError):
+                raise text
+            doc = safejson.loads(text, source=label)
             if not isinstance(doc, dict):
                 raise ValueError("not a JSON object")
+        except InputLimitError as exc:  # nested too deep, too large: refused unread
+            rejects.append({"table": "certificates", "file": label, "line": pos, "column": "",
+                            "reason": f"not read: {exc.detail['reason']}", "value": "",
+                            "level": "reject"})
+            continue
         except ValueError as exc:
             rejects.append({"table": "certificates", "file": label, "line": pos, "column": "",
                             "reason": f"not a JSON document: {exc}", "value": text[:200],

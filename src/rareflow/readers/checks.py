@@ -6,6 +6,7 @@ reason a user reads."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from functools import cache
 
@@ -20,6 +21,9 @@ YEAR_RE = r"^[0-9]{4}$"
 HS_RE = r"^[0-9]{6,10}$"
 TRUE_WORDS = ("true", "1", "yes", "y", "t")
 FALSE_WORDS = ("false", "0", "no", "n", "f")
+MAX_ABS = 1e15  # no mass, count or value of this contract is anywhere near it
+EARLIEST_DATE = _dt.date(1990, 1, 1)  # before it, a date is a typo (0001-01-01), not a record
+YEARS_AHEAD = 1  # a record dated more than a year after today is a typo (9999-12-31)
 SINGULAR = {"parties": "party", "products": "product", "uses": "use code",
             "licences": "licence", "certificates": "certificate"}
 
@@ -85,6 +89,10 @@ def column_checks(
         typed = v.try_cast("date")
         bad = present & ((v.length() != 10) | typed.isnull())
         checks.append(Check(col.name, "not a date (expected YYYY-MM-DD)", bad))
+        first, last = date_window(col.years_ahead)
+        checks.append(Check(
+            col.name, f"date outside the plausible window {first.isoformat()} to "
+            f"{last.isoformat()}", present & ~bad & ((typed < first) | (typed > last))))
     elif t == "period":
         typed = v
         checks.append(Check(col.name, "not a period (expected YYYY or YYYY-MM)",
@@ -96,7 +104,12 @@ def column_checks(
     elif t == "decimal":
         typed = v.try_cast("float64")
         checks.append(Check(col.name, "not a number", present & typed.isnull()))
-        checks.extend(_range_checks(col, typed))
+        # NaN, inf and 1e308 cast fine but break every sum downstream
+        finite = (typed.notnull() & ~typed.isnan() & ~typed.isinf()).fill_null(False)
+        checks.append(Check(col.name, f"not a finite number within +/-{MAX_ABS:g} (NaN, "
+                            "infinity and overflowing values break every sum)",
+                            typed.notnull() & (~finite | (typed.abs() > MAX_ABS))))
+        checks.extend(_range_checks(col, typed, finite))
     elif t == "bool":
         low = v.lower()
         typed = ibis.cases((low.isin(TRUE_WORDS), True), (low.isin(FALSE_WORDS), False),
@@ -121,15 +134,25 @@ def column_checks(
     return typed, checks
 
 
-def _range_checks(col: Column, typed: ir.NumericValue) -> list[Check]:
+def date_window(years_ahead: int | None = None) -> tuple[_dt.date, _dt.date]:
+    """The plausible dates: from 1990-01-01 to `years_ahead` (default 1) years after today."""
+    today = _dt.date.today()
+    ahead = YEARS_AHEAD if years_ahead is None else years_ahead
+    try:
+        last = today.replace(year=today.year + ahead)
+    except ValueError:  # 29 February
+        last = today.replace(year=today.year + ahead, day=28)
+    return EARLIEST_DATE, last
+
+
+def _range_checks(col: Column, typed: ir.NumericValue,
+                  finite: ir.BooleanValue) -> list[Check]:
     out = []
     if col.min_exclusive is not None:
         out.append(Check(col.name, f"must be > {col.min_exclusive:g}",
-                         typed.notnull() & (typed <= col.min_exclusive)))
+                         finite & (typed <= col.min_exclusive)))
     if col.min is not None:
-        out.append(Check(col.name, f"must be >= {col.min:g}",
-                         typed.notnull() & (typed < col.min)))
+        out.append(Check(col.name, f"must be >= {col.min:g}", finite & (typed < col.min)))
     if col.max is not None:
-        out.append(Check(col.name, f"must be <= {col.max:g}",
-                         typed.notnull() & (typed > col.max)))
+        out.append(Check(col.name, f"must be <= {col.max:g}", finite & (typed > col.max)))
     return out

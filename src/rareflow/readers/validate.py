@@ -133,7 +133,10 @@ def key_rejects(classified: ir.Table, spec: TableSpec, table: str) -> ir.Table:
         (bad._status == "duplicate",
          ibis.literal("duplicate key (first at line ").concat(bad._other, ")")),
         else_=ibis.literal("key already loaded with other content (from ")
-        .concat(bad._other_file, " line ", bad._other, ")"),
+        .concat(bad._other_file, " line ", bad._other,
+                "); to correct the stored row, ingest again with --replace "
+                "(rareflow ingest DIR --replace), which keeps the old row in "
+                f"replaced_{table}"),
     )
     return bad.select(
         table=ibis.literal(table),

@@ -6,6 +6,8 @@ analyses."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,30 @@ class Store:
         else:
             self.con.create_table(name, expr)
 
+    def delete_matching(self, name: str, keys: ir.Table, key: tuple[str, ...]) -> None:
+        """Remove the rows of `name` whose `key` columns equal a row of `keys` (a missing
+        key part matches a missing one). Engines with DELETE do better than this rewrite."""
+        t = self.table(name)
+        k = keys.select(*[keys[c].name(f"_k_{c}") for c in key]).distinct()
+        cond = [t[c].identical_to(k[f"_k_{c}"]) for c in key]
+        kept = self.materialize(self.temp_name(f"{name}_kept"), t.anti_join(k, cond), temp=True)
+        self.materialize(name, kept)
+
+    def excerpt_rejects(self, name: str) -> ir.Table:
+        """Turn `value` of the rejects table `name` into a short escaped excerpt and escape
+        `reason` (readers.excerpt); return the table."""
+        from rareflow.readers.excerpt import REASON_CHARS, excerpt_expr
+
+        t = self.table(name)
+        return self.materialize(name, t.mutate(value=excerpt_expr(t.value),
+                                               reason=excerpt_expr(t.reason, REASON_CHARS)),
+                                temp=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing, where the engine can; a no-op otherwise."""
+        yield
+
     def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
         return self.con.create_table(name, data, temp=True, overwrite=True)
 
@@ -109,12 +135,17 @@ class Store:
             disconnect()
 
 
-def open_store(path: str | Path | None = None, *, engine: str = "duckdb", **options: Any) -> Store:
-    """Open the store: a DuckDB file (default; `None` = in memory) or a Spark session."""
+def open_store(path: str | Path | None = None, *, engine: str = "duckdb",
+               lock_wait: float | None = None, **options: Any) -> Store:
+    """Open the store: a DuckDB file (default; `None` = in memory) or a Spark session.
+
+    A DuckDB file has one writer at a time: a file another process holds raises
+    `StoreBusyError` ("in use by another process (pid N)", exit status 3), after waiting up
+    to `lock_wait` seconds for it (default: $RAREFLOW_LOCK_WAIT, else 0)."""
     if engine == "duckdb":
         from rareflow.store.duckdb_store import DuckDBStore
 
-        return DuckDBStore(path)
+        return DuckDBStore(path, lock_wait=lock_wait)
     if engine == "spark":
         from rareflow.store.spark_store import SparkStore
 

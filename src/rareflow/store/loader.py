@@ -1,24 +1,30 @@
 """Ingest: read a dataset folder, validate it inside the engine, and add it to the store.
 
 Idempotent (the same rows twice change nothing) and incremental (new keys are added; a key
-already stored with other content is a reject, never an overwrite)."""
+already stored with other content is a reject, or with `replace=True` replaces the stored
+row, which is kept with its provenance in `replaced_<table>`). One ingest is one transaction:
+all of the dataset is stored, or none of it."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 import pyarrow as pa
 
 from rareflow.contract import TableSpec, ingest_order, load_contract
 from rareflow.epcis.reader import read_dataset_epcis
-from rareflow.errors import DatasetError
+from rareflow.errors import DatasetError, RareflowError
 from rareflow.readers.certificates import read_certificates
+from rareflow.readers.excerpt import escape
 from rareflow.readers.files import EPCIS_TABLES, DatasetFiles, discover
 from rareflow.readers.ftm import read_ftm
 from rareflow.readers.validate import (
@@ -33,8 +39,30 @@ from rareflow.readers.validate import (
 from rareflow.store.base import RawRead, Store
 
 REJECTS = "rejects"
+REPLACED = "replaced_"  # + table: the stored rows that `replace=True` superseded
 REFERENCE = {"uses": "ref_uses", "products": "ref_products"}
 Progress = Callable[[str], None]
+PREVIEW = 200  # rejects of one run kept in the report for display
+DELIMITERS = {";": "semicolon (;)", "\t": "tab", "|": "pipe (|)"}
+# What an empty optional table means for the analyses (a warning, not a reject)
+EMPTY_MEANING = {
+    "licences": "the licence register is empty: every shipment of a controlled item will be "
+                "found without a valid licence (licence_violation)",
+    "certificates": "no end-user certificate: shipments that cite one cite an unknown "
+                    "certificate, and no certificate commitment can be checked",
+    "keys": "the key register is empty: no certificate proof can be matched to its signer",
+    "revocations": "no revocation: every certificate counts as not revoked",
+    "flows": "no downstream flow: what importers received cannot be followed and counts "
+             "as unaccounted",
+    "transformations": "no transformation: no input can be followed into products",
+    "stocks": "no stock report: stock changes count as zero",
+    "capacity": "no declared capacity or output: capacity_mismatch cannot be checked",
+    "trade_stats": "no trade statistics: re-exports seen only in statistics cannot be found",
+    "restricted_parties": "no restricted-party list: no party is screened",
+    "observations": "no observation: no military contract, site visit or teardown is known",
+    "applications": "no licence application: there is nothing to decide",
+    "ownership": "no ownership: affiliates cannot be linked",
+}
 
 
 @dataclass
@@ -44,6 +72,7 @@ class TableReport:
     read: int = 0
     loaded: int = 0
     unchanged: int = 0
+    replaced: int = 0  # stored rows superseded (replace=True); counted in `loaded` too
     rejected: int = 0
     warnings: int = 0
 
@@ -56,10 +85,20 @@ class IngestReport:
     tables: dict[str, TableReport] = field(default_factory=dict)
     unknown_files: list[str] = field(default_factory=list)
     new_rejects: int = 0
+    # this run's rejects and warnings (already stored ones included), the first PREVIEW
+    rejects: pd.DataFrame | None = None
+    n_reject_rows: int = 0  # rows of this run's rejects table whose level is `reject`
+    n_warning_rows: int = 0
+    replace: bool = False
+    stored: bool = False  # committed to a persistent store
 
     @property
     def rejected(self) -> int:
         return sum(t.rejected for t in self.tables.values())
+
+    @property
+    def warnings(self) -> int:
+        return sum(t.warnings for t in self.tables.values())
 
 
 def all_table(store: Store, name: str) -> ir.Table | None:
@@ -104,8 +143,16 @@ def _parents(store: Store, spec: TableSpec) -> dict[str, ir.Column]:
     return out
 
 
-def _raw_reads(store: Store, files: DatasetFiles, table: str,
-               cert_cache: dict[str, Any]) -> tuple[list[RawRead], list]:
+def _read_file(store: Store, path: Path) -> RawRead:
+    """One table file as strings (with `_file` and `_line`)."""
+    read = (store.read_parquet_raw(path) if path.suffix == ".parquet"
+            else store.read_csv_raw(path))
+    read.table = read.table.mutate(_file=ibis.literal(str(path)))
+    return read
+
+
+def _raw_reads(store: Store, files: DatasetFiles, table: str, cert_cache: dict[str, Any],
+               file_reads: dict[str, RawRead] | None = None) -> tuple[list[RawRead], list]:
     """Every raw read of `table` in the dataset, and the rejects found while reading."""
     pre_rejects: list[dict[str, Any]] = []
     reads: list[RawRead] = []
@@ -134,32 +181,106 @@ def _raw_reads(store: Store, files: DatasetFiles, table: str,
                                                   epcis.tables[table]), []))
     if table in files.tables:
         path = files.tables[table]
-        read = (store.read_parquet_raw(path) if path.suffix == ".parquet"
-                else store.read_csv_raw(path))
-        read.table = read.table.mutate(_file=ibis.literal(str(path)))
+        read = file_reads[table] if file_reads and table in file_reads else \
+            _read_file(store, path)
         for r in read.structural_rejects:
-            pre_rejects.append({"table": table, "file": str(path), "level": "reject", **r})
+            pre_rejects.append({"table": table, "file": str(path), "level": "reject", **r,
+                                "_read": read})
         reads.append(read)
     return reads, pre_rejects
 
 
-def _header_rejects(read: RawRead, spec: TableSpec, table: str, label: str) -> list[dict]:
-    missing = [c for c, col in spec.columns.items()
-               if col.required and c not in read.table.columns]
-    return [{"table": table, "file": label, "line": 1, "column": c, "level": "reject",
-             "value": None, "reason": "required column missing from the header; file not loaded"}
-            for c in missing]
+def _header_line(path: Path) -> str:
+    """The first line of a CSV file, read alone (for hints about its header)."""
+    try:
+        with path.open("rb") as f:
+            head = f.readline(65536)
+    except OSError:
+        return ""
+    return head.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
 
 
-def ingest(store: Store, root: Path, progress: Progress | None = None) -> IngestReport:
-    """Validate the dataset in `root` and add what passes to `store`."""
+def _header_rejects(read: RawRead, spec: TableSpec, table: str, label: str,
+                    path: Path | None) -> tuple[list[dict], list[dict]]:
+    """(rejects that stop the file, warnings) about the header: required columns missing,
+    a likely other delimiter, near-miss column names, names reserved to rareflow."""
+    cols = [c for c in read.table.columns if c not in ("_line", "_file")]
+    base = {"table": table, "file": label, "line": 1, "value": None}
+    name = Path(label).name
+    warnings: list[dict] = []
+    for c in cols:
+        if c.startswith("_"):
+            warnings.append({**base, "column": c, "level": "warning", "reason":
+                             f"column `{c}` in {name} ignored: names starting with `_` are "
+                             "rareflow's (provenance)"})
+    missing = [c for c in spec.column_names if c not in cols]
+    for c in cols:
+        if c in spec.columns or c.startswith("_"):
+            continue
+        near = difflib.get_close_matches(c.lower(), missing, n=1, cutoff=0.75)
+        if near:
+            warnings.append({**base, "column": c, "level": "warning", "value": c, "reason":
+                             f"unknown column `{c}` in {name}: did you mean `{near[0]}`? "
+                             "(its values are kept under the unknown name, not read as "
+                             f"`{near[0]}`)"})
+    req = [c for c, col in spec.columns.items() if col.required and c not in cols]
+    if not req:
+        return [], warnings
+    if path is not None and path.suffix == ".csv":
+        header = _header_line(path)
+        for delim, word in DELIMITERS.items():
+            parts = [x.strip().strip('"') for x in header.split(delim)]
+            if len(parts) > 1 and len(set(parts) & set(spec.column_names)) >= 2:
+                return [{**base, "column": "", "level": "reject", "value": None, "reason":
+                         f"{name} looks {word}-separated: its header splits on {word} into "
+                         f"contract columns; rareflow reads comma-separated CSV (re-save it "
+                         "with commas); file not loaded"}], warnings
+    return [{**base, "column": c, "level": "reject", "reason":
+             "required column missing from the header; file not loaded"}
+            for c in req], warnings
+
+
+def _refused(files: DatasetFiles) -> list[dict]:
+    return [{"table": t, "file": f, "line": 0, "column": "", "value": None, "level": "reject",
+             "reason": f"{why}; refused"} for t, f, why in files.refused]
+
+
+def ingest(store: Store, root: Path, progress: Progress | None = None, *,
+           replace: bool = False) -> IngestReport:
+    """Validate the dataset in `root` and add what passes to `store`, in one transaction:
+    on any error nothing of `root` is stored (the error's message says so).
+
+    With `replace`, a row whose key is already stored with other content replaces the
+    stored row, which is kept in `replaced_<table>` with when and by what it was replaced."""
     files = discover(root)
-    report = IngestReport(root=str(root), unknown_files=files.unknown)
+    report = IngestReport(root=str(root), unknown_files=files.unknown, replace=replace)
     present = files.present()
+    refused = {t for t, _, _ in files.refused}
     for name, spec in load_contract().items():
         if spec.required_table and name not in present and not store.has(name):
+            why = next((f"{Path(f).name}: {r}" for t, f, r in files.refused if t == name), None)
             raise DatasetError(f"{root}: required table '{name}' missing "
-                               f"(expected {name}.csv or {name}.parquet)", file=str(root))
+                               + (f"({why})" if why else
+                                  f"(expected {name}.csv or {name}.parquet)"), file=str(root))
+    try:
+        # table files are read first, outside the transaction: the engine's fast reader may
+        # fail on a file (then read line by line), and a failure inside a transaction would
+        # abort it
+        file_reads = {t: _read_file(store, path) for t, path in files.tables.items()}
+        with store.transaction():
+            _ingest(store, files, report, present | refused, progress, replace, file_reads)
+    except RareflowError as exc:
+        if store.caps.persistent and getattr(store, "path", None):
+            exc.message += f"; nothing of {root} was stored (the store is as it was before)"
+            exc.args = (exc.message,)
+        raise
+    report.stored = bool(store.caps.persistent and getattr(store, "path", None))
+    return report
+
+
+def _ingest(store: Store, files: DatasetFiles, report: IngestReport, present: set[str],
+            progress: Progress | None, replace: bool,
+            file_reads: dict[str, RawRead]) -> None:
     if not store.has("ref_products"):
         load_reference(store)
     if not store.has(REJECTS):
@@ -167,6 +288,8 @@ def ingest(store: Store, root: Path, progress: Progress | None = None) -> Ingest
                             for c in REJECT_COLUMNS])
         store.con.create_table(REJECTS, schema=ibis.schema(schema))
     cert_cache: dict[str, Any] = {}
+    run: list[ir.Table] = []
+    refused = _refused(files)
     for table in ingest_order():
         if table not in present:
             continue
@@ -174,24 +297,71 @@ def ingest(store: Store, root: Path, progress: Progress | None = None) -> Ingest
             progress(table)
         spec = load_contract()[table]
         tr = report.tables.setdefault(table, TableReport(table))
-        reads, pre = _raw_reads(store, files, table, cert_cache)
+        reads, pre = _raw_reads(store, files, table, cert_cache, file_reads)
+        # documents (certificates, FTM entities, EPCIS events) that could not be read: one
+        # record each, read and set aside
+        docs = [r for r in pre if "_read" not in r and r.get("level") == "reject"]
+        tr.read += len(docs)
+        tr.rejected += len(docs)
+        mine = [r for r in refused if r["table"] == table]
+        pre.extend(mine)
+        tr.read += len(mine)
+        tr.rejected += len(mine)
         rejects: list[ir.Table] = []
+        path = files.tables.get(table)
         for read in reads:
-            label = str(files.tables.get(table, table))
-            header = _header_rejects(read, spec, table, label)
+            from_file = path is not None and read is reads[-1]
+            label = str(path) if from_file else table
+            structural = [r for r in pre if r.get("_read") is read]
+            header, warns = _header_rejects(read, spec, table, label,
+                                            path if from_file else None)
+            tr.warnings += len(warns)
+            pre.extend(warns)
+            tr.read += len(structural)
+            tr.rejected += len(structural)
             if header:
                 pre.extend(header)
+                n = int(store.scalar(read.table.count()))
+                tr.read += n
+                tr.rejected += n
                 continue
             tr.files.append(label)
-            _load_one(store, read, spec, table, tr, rejects)
-        report.new_rejects += _record_rejects(store, rejects, pre)
-        tr.rejected += len([r for r in pre if r.get("level") == "reject"])
-    return report
+            n = _load_one(store, read, spec, table, tr, rejects, replace)
+            if n == 0 and not structural and from_file and not spec.required_table:
+                assert path is not None
+                tr.warnings += 1
+                pre.append({"table": table, "file": label, "line": 1, "column": "",
+                            "value": None, "level": "warning", "reason":
+                            f"{path.name} has a header but no rows: "
+                            + EMPTY_MEANING.get(table, "the table is empty")})
+        rows = [{k: v for k, v in r.items() if k != "_read"} for r in pre]
+        report.new_rejects += _record_rejects(store, rejects, rows, run)
+    _run_rejects(store, report, run)
+
+
+def _run_rejects(store: Store, report: IngestReport, run: list[ir.Table]) -> None:
+    cols = list(REJECT_COLUMNS)
+    if not run:
+        report.rejects = pd.DataFrame(columns=cols)
+        return
+    allr = ibis.union(*run).distinct() if len(run) > 1 else run[0]
+    counts = store.to_pandas(allr.group_by("level").aggregate(n=allr.count()))
+    by = dict(zip(counts["level"], counts["n"], strict=True))
+    report.n_warning_rows = int(sum(v for k, v in by.items() if k in ("warning", "info")))
+    report.n_reject_rows = int(sum(v for k, v in by.items() if k not in ("warning", "info")))
+    report.rejects = store.to_pandas(
+        allr.order_by([ibis.desc(allr.level == "reject"), "file", "line", "column"])
+        .limit(PREVIEW))
 
 
 def _load_one(store: Store, read: RawRead, spec: TableSpec, table: str, tr: TableReport,
-              rejects: list[ir.Table]) -> None:
-    v = validate(read.table, spec, _parents(store, spec))
+              rejects: list[ir.Table], replace: bool = False) -> int:
+    """Validate and store one raw read; return its number of records."""
+    raw = read.table
+    reserved = [c for c in raw.columns if c.startswith("_") and c not in ("_file", "_line")]
+    if reserved:
+        raw = raw.drop(*reserved)
+    v = validate(raw, spec, _parents(store, spec))
     typed = store.materialize(store.temp_name(f"{table}_typed"), v.typed, temp=True)
     flags = flag_columns(v)
     stats = store.to_pandas(typed.aggregate(
@@ -212,20 +382,48 @@ def _load_one(store: Store, read: RawRead, spec: TableSpec, table: str, tr: Tabl
         counts = dict(store.to_pandas(
             classified.group_by("_status").aggregate(n=classified.count())
         ).itertuples(index=False, name=None))
+    n_conflict = int(counts.get("conflict", 0))
+    replaced = n_conflict if replace else 0
     tr.read += int(stats["_n"])
-    tr.loaded += int(counts.get("new", 0))
+    tr.loaded += int(counts.get("new", 0)) + replaced
+    tr.replaced += replaced
     tr.unchanged += int(counts.get("unchanged", 0))
-    tr.rejected += int(stats["_nbad"]) + int(counts.get("duplicate", 0) + counts.get("conflict", 0))
+    tr.rejected += int(stats["_nbad"]) + int(counts.get("duplicate", 0)) + n_conflict - replaced
     tr.warnings += int(sum(stats[flags[i]] for i in failing if v.checks[i].warning))
-    new = classified.filter(classified._status == "new").drop(
+    if replaced:
+        assert existing is not None
+        _supersede(store, table, spec, existing, classified.filter(
+            classified._status == "conflict"))
+    keep = ["new", "conflict"] if replaced else ["new"]
+    new = classified.filter(classified._status.isin(keep)).drop(
         "_status", "_other", "_other_file")
-    if counts.get("new", 0) or existing is None:
+    if counts.get("new", 0) or replaced or existing is None:
         store.append(table, new)
     checks = check_rejects(v, table, failing)
     if checks is not None:
         rejects.append(checks)
-    if counts.get("duplicate", 0) or counts.get("conflict", 0):
+    if counts.get("duplicate", 0) or (n_conflict and not replace):
         rejects.append(key_rejects(classified, spec, table))
+    return int(stats["_n"])
+
+
+def _supersede(store: Store, table: str, spec: TableSpec, existing: ir.Table,
+               conflicts: ir.Table) -> None:
+    """Move the stored rows that `conflicts` replace into `replaced_<table>`, with when and
+    by which file and line they were replaced, then delete them from `table`."""
+    c = conflicts.select(_k=key_text(conflicts, spec.key), _replaced_by_file=conflicts._file,
+                         _replaced_by_line=conflicts._line)
+    old = existing.mutate(_k=key_text(existing, spec.key))
+    moved = old.inner_join(c, "_k").select(
+        *existing.columns, c._replaced_by_file, c._replaced_by_line,
+        _replaced_at=ibis.literal(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    moved = store.materialize(store.temp_name(f"{table}_moved"), moved, temp=True)
+    store.append(f"{REPLACED}{table}", moved)
+    store.delete_matching(table, moved, spec.key)
+    if store.has(REJECTS):  # the correction settles what earlier runs set aside of these rows
+        done = conflicts.select(table=ibis.literal(table), file=conflicts._file.cast("string"),
+                                line=conflicts._line.cast("int64"))
+        store.delete_matching(REJECTS, done, ("table", "file", "line"))
 
 
 def _keys_unique(store: Store, good: ir.Table, spec: TableSpec) -> bool:
@@ -234,22 +432,36 @@ def _keys_unique(store: Store, good: ir.Table, spec: TableSpec) -> bool:
     return int(n) == int(distinct)
 
 
-def _record_rejects(store: Store, parts: list[ir.Table], rows: list[dict[str, Any]]) -> int:
-    """Add new rejects (deduplicated on table, file, line, column, reason)."""
+def _record_rejects(store: Store, parts: list[ir.Table], rows: list[dict[str, Any]],
+                   run: list[ir.Table] | None = None) -> int:
+    """Add new rejects (deduplicated on table, file, line, column, reason); values become
+    short escaped excerpts and reasons are escaped, so no bad input is carried whole."""
     if rows:
         data = {c: [r.get(c) for r in rows] for c in REJECT_COLUMNS}
+        data["line"] = [None if v is None else int(v) for v in data["line"]]
+        data["value"] = [None if v is None else str(v) for v in data["value"]]
         schema = pa.schema([(c, pa.int64() if c == "line" else pa.string())
                             for c in REJECT_COLUMNS])
         parts.append(store.from_arrow(store.temp_name("pre"), pa.table(data, schema=schema)))
     if not parts:
         return 0
-    allr = ibis.union(*[p.select(*REJECT_COLUMNS) for p in parts]).distinct()
+    allr = ibis.union(*[p.select(*REJECT_COLUMNS) for p in parts])
+    allr = allr.mutate(value=allr.value.cast("string"))
+    name = store.temp_name("rejall")
+    store.materialize(name, allr, temp=True)
+    allr = store.excerpt_rejects(name).distinct()
+    if run is not None:
+        run.append(allr)
     existing = store.table_or_none(REJECTS)
+    new = allr
     if existing is not None:
         k = ["table", "file", "line", "column", "reason"]
-        allr = allr.anti_join(existing, k)
-    allr = store.materialize(store.temp_name("rej"), allr, temp=True)
-    n = int(store.scalar(allr.count()))
+        new = allr.anti_join(existing, k)
+    new = store.materialize(store.temp_name("rej"), new, temp=True)
+    n = int(store.scalar(new.count()))
     if n or existing is None:
-        store.append(REJECTS, allr)
+        store.append(REJECTS, new)
     return n
+
+
+__all__ = ["IngestReport", "TableReport", "all_table", "escape", "ingest", "load_reference"]
