@@ -21,7 +21,7 @@ demo: $(STAMP)
 # Set up with the dev extras and run the whole test suite.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # Property tests (thousands of generated worlds, ~4-6 s each) and reader fuzzing at length.
 fuzz: $(STAMP)

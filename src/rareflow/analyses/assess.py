@@ -39,7 +39,7 @@ from rareflow.analyses.certificate_documents import indicator_of, trading_only
 from rareflow.analyses.certificates import LABELS, is_heavy, missing_elements
 from rareflow.findings import Finding
 from rareflow.policy import Policy
-from rareflow.vc.trust import index_keys, index_revocations, verify_certificate
+from rareflow.vc.trust import blank, index_keys, index_revocations, verify_certificate
 
 APPROVE, REQUEST, DENY = "approve", "request_information", "deny"
 SEVERITY = {APPROVE: 0, REQUEST: 1, DENY: 2}
@@ -176,24 +176,14 @@ class Reason:
 
 # --- small helpers --------------------------------------------------------------------------
 
-def _blank(v: object) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, str):
-        return not v.strip()
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
 
 def _s(v: object) -> str | None:
-    return None if _blank(v) else str(v).strip()
+    return None if blank(v) else str(v).strip()
 
 
 def _day(v: object) -> date | None:
     """A cell as a date (ISO text, date, datetime, pandas Timestamp); None when blank."""
-    if _blank(v):
+    if blank(v):
         return None
     if isinstance(v, datetime):
         return v.date()
@@ -218,10 +208,10 @@ def _frame(df: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame:
 
 
 def _list(v: object) -> list[str]:
-    if _blank(v):
+    if blank(v):
         return []
     if isinstance(v, list | tuple):
-        return [str(x).strip() for x in v if not _blank(x)]
+        return [str(x).strip() for x in v if not blank(x)]
     return [x.strip() for x in str(v).split(";") if x.strip()]
 
 
@@ -233,7 +223,7 @@ def _records(df: pd.DataFrame | None) -> list[dict]:
     for row in df.to_dict("records"):
         rec = {}
         for k, v in row.items():
-            if _blank(v):
+            if blank(v):
                 rec[k] = None
             elif isinstance(v, datetime | date):
                 rec[k] = _day(v).isoformat()
@@ -438,7 +428,7 @@ def _coverage_reasons(app: Mapping, subject: Mapping, cid: str, p: _Prepared,
     hs = _s((p.products.get(product) or {}).get("hs_code")) or ""
     items = [i for i in subject.get("items") or [] if isinstance(i, Mapping)]
     covering = [i for i in items if _s(i.get("product")) == product
-                or (_blank(i.get("product")) and hs and _s(i.get("hs_code"))
+                or (blank(i.get("product")) and hs and _s(i.get("hs_code"))
                     and str(i.get("hs_code"))[:6] == hs[:6])]
     if not covering:
         listed = ", ".join(_s(i.get("product")) or _s(i.get("hs_code")) or "?" for i in items)
@@ -446,7 +436,7 @@ def _coverage_reasons(app: Mapping, subject: Mapping, cid: str, p: _Prepared,
                        f"Certificate {cid} does not cover {product} (it lists: "
                        f"{listed or 'no goods'}).", (cid,))]
     try:
-        limit = sum(float(i["max_kg"]) for i in covering if not _blank(i.get("max_kg")))
+        limit = sum(float(i["max_kg"]) for i in covering if not blank(i.get("max_kg")))
     except (TypeError, ValueError):
         limit = 0.0
     if not limit:
@@ -635,7 +625,7 @@ def _capacity_reason(app: Mapping, p: _Prepared, on: date) -> Reason | None:
     if cap.empty or per_kg <= 0:
         return None
     row = cap.sort_values("year").iloc[-1]
-    expected = 0.0 if _blank(row["expected_kg"]) else float(row["expected_kg"])
+    expected = 0.0 if blank(row["expected_kg"]) else float(row["expected_kg"])
     if expected <= 0:
         return None
     year_start = date(on.year, 1, 1)

@@ -33,6 +33,7 @@ import pandas as pd
 from rareflow.analyses.certificate_documents import red_flag
 from rareflow.findings import Finding
 from rareflow.policy import Control, Policy
+from rareflow.vc.trust import blank
 
 RULE = "certificate_incomplete"
 HEAVY_PRODUCTS = ("dy_metal", "tb_metal", "dy_oxide", "tb_oxide")
@@ -70,16 +71,6 @@ LABELS: dict[str, str] = {
 SUBSUMED: dict[str, str] = {"no_transfer": "no_reexport"}
 
 
-def _blank(v: object) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, str):
-        return not v.strip()
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
 
 def subject_of(doc: Mapping) -> Mapping:
     """The `credentialSubject` of a document (the first one of a list), {} when none."""
@@ -95,7 +86,7 @@ def commitments_of(subject: Mapping) -> list[str]:
         raw = raw.split(";")
     if not isinstance(raw, list | tuple):
         return []
-    return [str(c).strip() for c in raw if not _blank(c)]
+    return [str(c).strip() for c in raw if not blank(c)]
 
 
 def has_commitment(commitments: Iterable[str], name: str) -> bool:
@@ -125,26 +116,26 @@ def element_gaps(subject: Mapping, end_user_address: object = None) -> dict[str,
     endorsement = subject.get("endorsement")
     endorsement = endorsement if isinstance(endorsement, Mapping) else {}
     cs = commitments_of(subject)
-    has_end_user = not _blank(subject.get("end_user_id"))
+    has_end_user = not blank(subject.get("end_user_id"))
     return {
-        "exporter": _blank(subject.get("exporter_id")),
-        "importer": _blank(subject.get("importer_id")),
+        "exporter": blank(subject.get("exporter_id")),
+        "importer": blank(subject.get("importer_id")),
         "end_user": not has_end_user,
-        "destination": _blank(subject.get("country")),
-        "issued": _blank(subject.get("issued")),
-        "goods": not items or any(_blank(i.get("product")) for i in items),
-        "quantity": not items or any(_blank(i.get("max_kg")) for i in items),
-        "end_use": _blank(end_use.get("use")),
+        "destination": blank(subject.get("country")),
+        "issued": blank(subject.get("issued")),
+        "goods": not items or any(blank(i.get("product")) for i in items),
+        "quantity": not items or any(blank(i.get("max_kg")) for i in items),
+        "end_use": blank(end_use.get("use")),
         "civil_use_only": not has_commitment(cs, "civil_use_only"),
         "no_reexport": not forbids_transfer(cs),
-        "signatory_name": _blank(signatory.get("name")),
-        "signatory_title": _blank(signatory.get("title")),
-        "end_user_address": has_end_user and _blank(end_user_address),
-        "contract_ref": _blank(subject.get("contract_ref")),
-        "end_use_description": _blank(end_use.get("description")),
-        "end_use_site": _blank(end_use.get("site")),
-        "value": not items or any(_blank(i.get("value_usd")) for i in items),
-        "endorsement": _blank(endorsement.get("authority")) or _blank(endorsement.get("ref")),
+        "signatory_name": blank(signatory.get("name")),
+        "signatory_title": blank(signatory.get("title")),
+        "end_user_address": has_end_user and blank(end_user_address),
+        "contract_ref": blank(subject.get("contract_ref")),
+        "end_use_description": blank(end_use.get("description")),
+        "end_use_site": blank(end_use.get("site")),
+        "value": not items or any(blank(i.get("value_usd")) for i in items),
+        "endorsement": blank(endorsement.get("authority")) or blank(endorsement.get("ref")),
         "no_transfer": not forbids_transfer(cs),
     }
 
@@ -206,7 +197,7 @@ def controlled_heavy(products: Iterable[str], heavy_of: Mapping[str, object], po
 
 
 def _day(v: object) -> date | None:
-    if _blank(v):
+    if blank(v):
         return None
     if isinstance(v, datetime):
         return v.date()
@@ -250,18 +241,18 @@ def incomplete_findings(docs: pd.DataFrame, parties: pd.DataFrame,
         if not isinstance(doc, Mapping):
             continue
         subject = subject_of(doc)
-        cid = str(d.certificate_id) if not _blank(d.certificate_id) else str(d.document_hash)
-        shown = cid if not _blank(d.certificate_id) else "(no number)"
+        cid = str(d.certificate_id) if not blank(d.certificate_id) else str(d.document_hash)
+        shown = cid if not blank(d.certificate_id) else "(no number)"
         start, end = validity(doc)
         heavy = controlled_heavy([str(i.get("product")) for i in _items(subject)
-                                  if not _blank(i.get("product"))], heavy_of, policy,
+                                  if not blank(i.get("product"))], heavy_of, policy,
                                  start, end)
         end_user = subject.get("end_user_id")
         mandatory, optional = missing_elements(
             subject, policy, heavy_controlled=heavy,
-            end_user_address=address.get(str(end_user)) if not _blank(end_user) else None)
+            end_user_address=address.get(str(end_user)) if not blank(end_user) else None)
         issued = subject.get("issued")
-        period = str(issued)[:7] if not _blank(issued) else None
+        period = str(issued)[:7] if not blank(issued) else None
         if mandatory:
             out.append(Finding(
                 rule=RULE, severity="medium", subject_type="certificate", subject_id=cid,

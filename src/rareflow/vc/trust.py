@@ -127,8 +127,9 @@ class Verification:
 
 # --- tables ---------------------------------------------------------------------------------
 
-def _blank(value: object) -> bool:
-    """An empty cell: None, '', NaN, and pandas' NaT / NA (tables read from a store)."""
+def blank(value: object) -> bool:
+    """An empty cell: None, '', NaN, and pandas' NaT / NA (tables read from a store). A list
+    or an array is not an empty cell."""
     if value is None:
         return True
     if isinstance(value, str):
@@ -137,11 +138,13 @@ def _blank(value: object) -> bool:
         return bool(value != value)  # NaN, NaT
     except TypeError:  # pd.NA
         return True
+    except ValueError:  # an array: not a cell
+        return False
 
 
 def _as_date(value: object) -> date | None:
     """A table cell as a date: ISO text, a date, a datetime (pandas Timestamp too)."""
-    if _blank(value):
+    if blank(value):
         return None
     if isinstance(value, datetime):
         return value.date()
@@ -157,14 +160,14 @@ def _as_date(value: object) -> date | None:
 def index_keys(rows: Iterable[Mapping]) -> dict[str, Mapping]:
     """The keys table by key_id (pass the result instead of the rows to verify many
     certificates against one table without indexing it each time)."""
-    return {str(r["key_id"]): r for r in rows if not _blank(r.get("key_id"))}
+    return {str(r["key_id"]): r for r in rows if not blank(r.get("key_id"))}
 
 
 def index_revocations(rows: Iterable[Mapping]) -> dict[str, list[Mapping]]:
     """The revocations table by certificate_id."""
     out: dict[str, list[Mapping]] = {}
     for r in rows:
-        if not _blank(r.get("certificate_id")):
+        if not blank(r.get("certificate_id")):
             out.setdefault(str(r["certificate_id"]), []).append(r)
     return out
 
@@ -356,7 +359,7 @@ def _signers(subject: Mapping) -> dict[str, str]:
 
 def _check_key(i: int, row: Mapping, created: datetime | None, created_text: object,
                signers: Mapping[str, str], reasons: list[Reason]) -> tuple[str, str | None]:
-    controller = "" if _blank(row.get("controller")) else str(row["controller"])
+    controller = "" if blank(row.get("controller")) else str(row["controller"])
     role = signers.get(controller)
     if role is None:
         named = ", ".join(f"{p} ({r})" for p, r in signers.items()) or "nobody"
@@ -445,7 +448,7 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
             except ValueError:
                 day = None
             if day is None or day <= on_day:
-                why = "" if _blank(row.get("reason")) else f": {row['reason']}"
+                why = "" if blank(row.get("reason")) else f": {row['reason']}"
                 reasons.append(Reason("certificate_revoked", f"certificate {cert_id} revoked "
                                       f"on {day.isoformat() if day else '(no date)'}{why}"))
     _check_status(doc, status_lists, reasons, notes)
@@ -479,7 +482,7 @@ def _check_proof(doc: Mapping, i: int, proof: object, key_index: Mapping | None,
                                                  "not in the keys table", i))
         else:
             controller, role = _check_key(i, row, created, created_text, signers, reasons)
-            public = None if _blank(row.get("public_key_multibase")) else str(
+            public = None if blank(row.get("public_key_multibase")) else str(
                 row["public_key_multibase"])
     if public is None:
         try:
