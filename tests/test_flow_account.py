@@ -73,6 +73,8 @@ def test_mixed_origin_is_shared_in_proportion() -> None:
     a = _row(att, "2025")
     assert a.verified_use_kg == pytest.approx(150.0)
     assert a.unaccounted_kg == pytest.approx(150.0)
+    # M's residual sd (4 kg) in proportion to the release's part of its receipts (300/400)
+    assert a.unaccounted_sd_kg == pytest.approx(3.0)
 
 
 def test_documented_scrap_and_prohibited_receiver() -> None:

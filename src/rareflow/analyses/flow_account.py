@@ -190,13 +190,26 @@ def attribute(edges: pd.DataFrame, balances: pd.DataFrame, sources: pd.DataFrame
               prohibited: set[str], recyclers: frozenset[str] = frozenset()
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The flow account per destination and period, and (destination, period, party_id,
-    reached_kg): how much of each destination's release reached each party."""
+    reached_kg): how much of each destination's release reached each party.
+
+    `unaccounted_sd_kg`: the standard deviation of `unaccounted_kg`, from each reached
+    party's residual sd (`balances.unaccounted_sd_kg`) in proportion to the share of its
+    receipts that came from the destination's release (parties taken as independent)."""
     out, reach = [], []
     for period, src in sources.groupby("period", sort=True):
-        chain = build_chain(edges[edges.period == period], balances[balances.period == period],
-                            prohibited, recyclers)
+        bal = balances[balances.period == period]
+        chain = build_chain(edges[edges.period == period], bal, prohibited, recyclers)
         res, reached = chain.solve(src, ["destination", "period"])
-        out.append(res)
+        b = bal.groupby("party_id").agg(received=("received_kg", "sum"),
+                                        sd=("unaccounted_sd_kg", "max"))
+        b = b.reindex(chain.nodes)
+        frac = (b.received.fillna(0.0).to_numpy(float), b.sd.fillna(0.0).to_numpy(float))
+        sds = []
+        for key in zip(res.destination, res.period, strict=True):
+            y = reached[key]
+            share = np.divide(y, frac[0], out=np.zeros_like(y), where=frac[0] > 1e-9)
+            sds.append(float(np.sqrt(np.sum((np.clip(share, 0, 1) * frac[1]) ** 2))))
+        out.append(res.assign(unaccounted_sd_kg=sds))
         for (dest, per), y in reached.items():
             hit = np.flatnonzero(y > 1e-9)
             reach.append(pd.DataFrame({"destination": dest, "period": per,

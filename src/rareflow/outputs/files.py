@@ -17,7 +17,7 @@ RECONCILIATION_COLUMNS = ["period", "statistic", "dof", "p_value", "gross_error"
 ATTRIBUTION_COLUMNS = ["destination", "period", "released_kg", "verified_use_kg",
                        "in_stock_kg", "reexported_kg", "prohibited_use_kg", "unaccounted_kg",
                        "verified_use_share", "in_stock_share", "reexported_share",
-                       "prohibited_use_share", "unaccounted_share"]
+                       "prohibited_use_share", "unaccounted_share", "unaccounted_sd_kg"]
 CHECK_COLUMNS = ["destination", "period", "attribution_unaccounted_kg",
                  "balances_unaccounted_kg", "balances_sd_kg", "ok"]
 REJECT_FILE_COLUMNS = ["file", "line", "column", "reason", "value", "level", "table"]

@@ -116,6 +116,8 @@ def _attribution(r: AnalysisResult, chart: _Charts) -> str:
         cols[f"{c}_share"] = "share"
         fmt[f"{c}_kg"] = kg
         fmt[f"{c}_share"] = pct
+    cols["unaccounted_sd_kg"] = "± sd (unaccounted)"
+    fmt["unaccounted_sd_kg"] = kg
     note = ("<p class=note>A flow account per year (contract 1.1 §1): what happened in the "
             "year, divided by the rare-earth content released to the destination in that "
             "year. Each party passes on what it received in proportion to what it did; a "
