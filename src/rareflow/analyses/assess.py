@@ -39,7 +39,13 @@ from rareflow.analyses.certificate_documents import indicator_of, trading_only
 from rareflow.analyses.certificates import LABELS, is_heavy, missing_elements
 from rareflow.findings import Finding
 from rareflow.policy import Policy
-from rareflow.vc.trust import blank, index_keys, index_revocations, verify_certificate
+from rareflow.vc.trust import (
+    as_date,
+    blank,
+    index_keys,
+    index_revocations,
+    verify_certificate,
+)
 
 APPROVE, REQUEST, DENY = "approve", "request_information", "deny"
 SEVERITY = {APPROVE: 0, REQUEST: 1, DENY: 2}
@@ -181,15 +187,7 @@ def _s(v: object) -> str | None:
     return None if blank(v) else str(v).strip()
 
 
-def _day(v: object) -> date | None:
-    """A cell as a date (ISO text, date, datetime, pandas Timestamp); None when blank."""
-    if blank(v):
-        return None
-    if isinstance(v, datetime):
-        return v.date()
-    if isinstance(v, date):
-        return v
-    return date.fromisoformat(str(v).strip()[:10])
+_day = as_date  # a cell as a date (ISO text, date, datetime, Timestamp); None when blank
 
 
 def _kg(v: float) -> str:

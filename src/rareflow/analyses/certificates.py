@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date
 
 import pandas as pd
 
 from rareflow.analyses.certificate_documents import red_flag
 from rareflow.findings import Finding
 from rareflow.policy import Control, Policy
-from rareflow.vc.trust import blank
+from rareflow.vc.trust import as_date, blank
 
 RULE = "certificate_incomplete"
 HEAVY_PRODUCTS = ("dy_metal", "tb_metal", "dy_oxide", "tb_oxide")
@@ -197,14 +197,9 @@ def controlled_heavy(products: Iterable[str], heavy_of: Mapping[str, object], po
 
 
 def _day(v: object) -> date | None:
-    if blank(v):
-        return None
-    if isinstance(v, datetime):
-        return v.date()
-    if isinstance(v, date):
-        return v
+    """A cell as a date; None when blank or not a date."""
     try:
-        return date.fromisoformat(str(v).strip()[:10])
+        return as_date(v)
     except ValueError:
         return None
 

@@ -142,7 +142,7 @@ def blank(value: object) -> bool:
         return False
 
 
-def _as_date(value: object) -> date | None:
+def as_date(value: object) -> date | None:
     """A table cell as a date: ISO text, a date, a datetime (pandas Timestamp too)."""
     if blank(value):
         return None
@@ -366,8 +366,8 @@ def _check_key(i: int, row: Mapping, created: datetime | None, created_text: obj
         reasons.append(Reason("foreign_key", f"proof {i}: key controlled by {controller!r}, "
                                              f"the certificate names {named}", i))
     try:
-        valid_from, valid_to = _as_date(row.get("valid_from")), _as_date(row.get("valid_to"))
-        revoked_on = _as_date(row.get("revoked_on"))
+        valid_from, valid_to = as_date(row.get("valid_from")), as_date(row.get("valid_to"))
+        revoked_on = as_date(row.get("revoked_on"))
     except ValueError as exc:
         reasons.append(Reason("key_not_valid", f"proof {i}: keys table row: {exc}", i))
         return controller, role
@@ -444,7 +444,7 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
         on_day = on.date() if isinstance(on, datetime) else on
         for row in rev_index.get(cert_id, ()):
             try:
-                day = _as_date(row.get("date"))
+                day = as_date(row.get("date"))
             except ValueError:
                 day = None
             if day is None or day <= on_day:
