@@ -41,7 +41,6 @@ from rareflow.analyses.tables import Tables
 
 CATEGORIES = ("verified_use", "in_stock", "reexported", "prohibited_use", "unaccounted")
 CONTROLLED_KINDS = ("material", "component")
-ALL = "all"  # the period of the cohort graph
 NONE = "\u2400"  # a value no id takes (isin needs a non-empty list)
 
 

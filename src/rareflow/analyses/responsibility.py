@@ -48,10 +48,17 @@ class ResponsibilitySettings:
 
 
 def terms(text: object) -> set[str]:
-    """The commitments of a `;`-separated cell."""
+    """The commitments of a `;`-separated cell, a named country as `no_transfer:XX`."""
     if not isinstance(text, str):
         return set()
-    return {c.strip() for c in text.split(";") if c.strip()}
+    out = set()
+    for c in (c.strip() for c in text.split(";")):
+        head, sep, country = c.partition(":")
+        if sep and head.strip().lower() == "no_transfer":
+            c = f"no_transfer:{country.strip().upper()}"
+        if c:
+            out.add(c)
+    return out
 
 
 def binds_against(commitments: set[str], country: str | None) -> bool:
@@ -59,10 +66,7 @@ def binds_against(commitments: set[str], country: str | None) -> bool:
     transfer abroad)."""
     if commitments & set(REEXPORT_TERMS):
         return True
-    return bool(country) and f"no_transfer:{country}" in {c.replace(" ", "").upper()
-                                                          .replace("NO_TRANSFER:",
-                                                                   "no_transfer:")
-                                                          for c in commitments}
+    return bool(country) and f"no_transfer:{country}" in commitments
 
 
 @dataclass
