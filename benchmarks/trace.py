@@ -30,9 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rareflow import trace_index
-from rareflow.analyses.trace import trace
-from rareflow.store.loader import load_reference
+from rareflow.ingest import load_reference
+from rareflow.trace import index as trace_index
+from rareflow.trace import trace
 from rareflow.workspace import Workspace
 
 PARTIES = 2000

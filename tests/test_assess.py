@@ -47,8 +47,9 @@ def demo(demo_dir: Path) -> pd.DataFrame:
     try:
         ws.ingest(demo_dir)
         result = ws.analyze()
-        context = build_context(ws, result)
-        decisions = assess(applications_frame(ws), context, ws.policy)
+        model = ws.model()
+        context = build_context(model, result.findings)
+        decisions = assess(applications_frame(model), context, ws.policy)
     finally:
         ws.close()
     return decisions.set_index("application_id")

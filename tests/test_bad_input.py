@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from conftest import EXAMPLE, append_rows
 from rareflow.cli.main import app
 from rareflow.errors import RareflowError
-from rareflow.store.loader import ingest
+from rareflow.ingest import ingest
 from rareflow.workspace import Workspace
 
 runner = CliRunner()

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTDATA, append_rows
-from rareflow.analyses.certificate_use import reused_presented
+from rareflow.analyses.responsibility import ResponsibilitySettings
+from rareflow.analyses.rules.certificate_forged import reused_presented
 from rareflow.findings import Finding
 from rareflow.workspace import Workspace
 
@@ -95,9 +96,10 @@ def test_threshold_is_the_policy_setting(ws: Workspace) -> None:
         pytest.skip("this policy has no analysis settings")
     policy = dataclasses.replace(ws.policy, analysis={
         **ws.policy.analysis, "responsibility": {"ownership_threshold": 0.2}})
-    rows = ws.store.to_pandas(reused_presented(ws.tables(), policy))
+    found = [f for f in Workspace(ws.store, policy).findings()
+             if f.rule == "certificate_forged" and "presented for shipment" in f.message]
     # at 20%, IN-MIN-01 is an affiliate too: only D-002 is left
-    assert sorted(x[1] for x in rows.evidence) == ["D-002"]
+    assert sorted(f.evidence[1] for f in found) == ["D-002"]
 
 
 def test_conformance_case_21_as_shipped(tmp_path: Path) -> None:
@@ -105,7 +107,8 @@ def test_conformance_case_21_as_shipped(tmp_path: Path) -> None:
     w = Workspace.open(None)
     try:
         w.ingest(tmp_path / "data")
-        rows = w.store.to_pandas(reused_presented(w.tables(), w.policy))
+        threshold = w.policy.settings(ResponsibilitySettings).ownership_threshold
+        rows = w.store.to_pandas(reused_presented(w.tables(), threshold))
     finally:
         w.close()
     assert list(rows.subject_id) == ["EUC-21-001"]

@@ -31,3 +31,25 @@ def test_every_rule_has_a_page() -> None:
 
 def test_contract_page_is_current() -> None:
     assert (ROOT / "docs" / "contract.md").read_text().strip() == render_markdown().strip()
+
+
+def test_rule_pages_carry_what_the_detector_states() -> None:
+    """The generated block of each rule page and the index equal what the detectors say
+    now (`rareflow rules --docs docs/rules` rewrites them)."""
+    from rareflow.outputs.rule_docs import block, index
+
+    for rule in RULES:
+        assert block(rule) in (ROOT / rule.doc).read_text(), rule.name
+    assert (ROOT / "docs" / "rules" / "README.md").read_text() == index(RULES)
+
+
+def test_every_rule_has_its_module() -> None:
+    """One detector per rule, in a module named after the rule."""
+    import importlib
+
+    names = [r.name for r in RULES]
+    assert len(set(names)) == len(names)
+    for name in names:
+        mod = importlib.import_module(f"rareflow.analyses.rules.{name}")
+        assert mod.DETECTOR.name == name
+    assert not (ROOT / "src" / "rareflow" / "accounting.py").exists()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rareflow.analyses.flow_account import CATEGORIES, attribute, cohort, consistency
+from rareflow.analyses.flow_account import attribute, cohort, consistency
+from rareflow.vocabulary import CATEGORIES
 
 
 def _edges(rows: list[tuple]) -> pd.DataFrame:

@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 from conftest import EXAMPLE
 from rareflow.cli.main import app
 from rareflow.errors import RareflowError, UnreadableFileError
+from rareflow.ingest import ingest
 from rareflow.readers.csvlines import read_csv_lines
 from rareflow.store.duckdb_store import DuckDBStore
-from rareflow.store.loader import ingest
 from rareflow.workspace import Workspace
 
 PROFILE = os.environ.get("RAREFLOW_HYPOTHESIS_PROFILE", "ci")

@@ -11,12 +11,13 @@ import plotly.graph_objects as go
 import pytest
 from typer.testing import CliRunner
 
-from rareflow import trace_index
-from rareflow.analyses.diversion import teardown_trace
-from rareflow.analyses.trace import TraceError, render_tree, trace, trace_figure, trace_store
+from rareflow.analyses.rules.prohibited_end_use import teardown_trace
 from rareflow.cli.main import app
 from rareflow.findings import Finding
 from rareflow.outputs.files import write_findings
+from rareflow.outputs.trace_view import render_tree, trace_figure
+from rareflow.trace import TraceError, trace, trace_store
+from rareflow.trace import index as trace_index
 from rareflow.workspace import Workspace
 from rareflow.world import generate
 

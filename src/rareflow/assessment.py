@@ -1,43 +1,36 @@
-"""Reduce a workspace's tables and analysis result to what `analyses.assess` needs, and decide
-the dataset's licence applications (`rareflow assess`, and a section of `analyze`)."""
+"""Reduce the flow model and an analysis's findings to what `analyses.assess` needs, and decide
+the dataset's licence applications (`rareflow assess`, and a section of `analyze`). Takes the
+flow model, the findings and the policy: no workspace, no files."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from rareflow.analyses.assess import AssessContext, assess
+from rareflow.analyses.model import FlowModel
+from rareflow.findings import Finding
 
-if TYPE_CHECKING:
-    from rareflow.workspace import AnalysisResult, Workspace
 
-
-def decide_applications(ws: Workspace, result: AnalysisResult,
+def decide_applications(model: FlowModel, findings: list[Finding],
                         as_of: date | None = None) -> pd.DataFrame | None:
     """Decisions on the `applications` table (None when the dataset has none)."""
-    apps = applications_frame(ws)
+    apps = applications_frame(model)
     if apps is None:
         return None
-    return assess(apps, build_context(ws, result, as_of), ws.policy)
+    return assess(apps, build_context(model, findings, as_of), model.policy)
 
 
-def build_context(ws: Workspace, result: AnalysisResult,
+def build_context(model: FlowModel, findings: list[Finding],
                   as_of: date | None = None) -> AssessContext:
-    """Reduce the workspace's tables (and `result`'s findings) to what `assess` needs."""
-    from rareflow.accounting import expected_use
-    from rareflow.analyses.content import shipment_content
-    from rareflow.analyses.flow_content import flow_content
-
-    t = ws.tables()
-    pd_ = ws.store.to_pandas
+    """Reduce the model's tables (and the findings) to what `assess` needs."""
+    t = model.t
 
     def table(expr, *cols: str) -> pd.DataFrame | None:
         if expr is None:
             return None
-        have = [c for c in cols if c in expr.columns]
-        return pd_(expr.select(*have))
+        return model.pull(expr.select(*[c for c in cols if c in expr.columns]))
 
     certificates = table(t.certificates, "certificate_id", "document_hash", "end_user_id",
                          "document")
@@ -49,34 +42,31 @@ def build_context(ws: Workspace, result: AnalysisResult,
     products = table(t.products, "product", "kind", "unit", "re_kg_per_unit",
                      "heavy_re_kg_per_unit", "hs_code")
 
-    capacity = expected_use(ws.store, t) if t.capacity is not None else None
-
-    ship = shipment_content(t.shipments, t.products)
-    parts = [pd_(ship.select(party_id=ship.consignee_id, date=ship.date.cast("date"),
-                             kg=ship.content_kg.cast("float64"), ref=ship.declaration_id))]
-    f = flow_content(t)
+    ship = model.shipments
+    parts = [model.pull(ship.select(party_id=ship.consignee_id, date=ship.date.cast("date"),
+                                    kg=ship.content_kg.cast("float64"),
+                                    ref=ship.declaration_id))]
+    f = model.flows
     if f is not None:
         f = f.filter(f.to_id.notnull())
-        parts.append(pd_(f.select(party_id=f.to_id, date=f.date.cast("date"),
-                                  kg=f.content_kg.cast("float64"), ref=f.flow_id)))
+        parts.append(model.pull(f.select(party_id=f.to_id, date=f.date.cast("date"),
+                                         kg=f.content_kg.cast("float64"), ref=f.flow_id)))
     receipts = pd.concat(parts, ignore_index=True)
 
     s = t.shipments.filter(t.shipments.certificate_id.notnull())
-    draws = pd_(s.select("certificate_id", "declaration_id", date=s.date.cast("date"),
-                         product=s.product, net_kg=s.net_kg.cast("float64")))
-    return AssessContext(findings=list(result.findings), certificates=certificates, keys=keys,
+    draws = model.pull(s.select("certificate_id", "declaration_id", date=s.date.cast("date"),
+                                product=s.product, net_kg=s.net_kg.cast("float64")))
+    return AssessContext(findings=list(findings), certificates=certificates, keys=keys,
                          revocations=revocations, observations=observations, parties=parties,
-                         products=products, capacity=capacity, receipts=receipts, draws=draws,
-                         as_of=as_of)
+                         products=products, capacity=model.expected_use, receipts=receipts,
+                         draws=draws, as_of=as_of)
 
 
-def applications_frame(ws: Workspace) -> pd.DataFrame | None:
+def applications_frame(model: FlowModel) -> pd.DataFrame | None:
     """The `applications` table (None when the dataset has none)."""
-    t = ws.tables()
-    if t.applications is None:
+    a = model.t.applications
+    if a is None:
         return None
     cols = [c for c in ("application_id", "date", "exporter_id", "consignee_id", "end_user_id",
-                        "destination", "product", "kg", "certificate_id")
-            if c in t.applications.columns]
-    return ws.store.to_pandas(t.applications.select(*cols).order_by(["date",
-                                                                     "application_id"]))
+                        "destination", "product", "kg", "certificate_id") if c in a.columns]
+    return model.pull(a.select(*cols).order_by(["date", "application_id"]))

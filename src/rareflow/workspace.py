@@ -9,18 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.licences import licence_ledger
+from rareflow.analyses.model import FlowModel
 from rareflow.analyses.registry import RULES
 from rareflow.analyses.tables import Tables
+from rareflow.assessment import decide_applications
 from rareflow.contract import load_contract
 from rareflow.errors import DatasetError
 from rareflow.findings import Finding
+from rareflow.ingest import REJECTS, IngestReport, ingest
 from rareflow.policy import Policy, load_policy
 from rareflow.store import Store, open_store
-from rareflow.store.loader import REJECTS, IngestReport, all_table, ingest
+from rareflow.store.tables import all_table
 
 Progress = Callable[[str], None]
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -38,7 +42,7 @@ class AnalysisResult:
     balances: pd.DataFrame | None = None
     reconciliation: pd.DataFrame | None = None
     decisions: pd.DataFrame | None = None
-    traces: list = field(default_factory=list)  # (title, analyses.trace.Trace)
+    traces: list = field(default_factory=list)  # (title, trace.Trace)
     attribution: pd.DataFrame | None = None
     cohort: pd.DataFrame | None = None  # where each period's release was by the data's end
     checks: pd.DataFrame | None = None  # attribution against the balances: a failure is a bug
@@ -96,28 +100,33 @@ class Workspace:
         return self.store.to_pandas(agg.order_by(["destination", "year", "product"]))
 
     # --- analyses -----------------------------------------------------------------------
-    def findings(self, progress: Progress | None = None, t: Tables | None = None
-                 ) -> list[Finding]:
-        t = t or self.tables()
-        present = {n for n in Tables.__dataclass_fields__ if getattr(t, n) is not None}
-        parts = []
+    def model(self, t: Tables | None = None) -> FlowModel:
+        """The flow model of one analysis (each reduced problem computed once)."""
+        return FlowModel(self.store, t or self.tables(), self.policy)
+
+    def findings(self, progress: Progress | None = None, t: Tables | None = None,
+                 model: FlowModel | None = None) -> list[Finding]:
+        """Every rule's findings (`analyses/registry.py`): the engine parts of all detectors
+        in one query, the Python parts over the model's reduced problems."""
+        m = model or self.model(t)
+        present = {n for n in Tables.__dataclass_fields__ if getattr(m.t, n) is not None}
+        engine: list[ir.Table] = []
+        found: list[Finding] = []
         for rule in RULES:
-            if rule.build is None or not set(rule.needs) <= present:
+            if not set(rule.needs) <= present:
                 continue
             if progress:
                 progress(rule.name)
-            expr = rule.build(t, self.policy)
-            if expr is not None:
-                parts.append(expr)
-        rows: list[dict] = []
-        if parts:
-            df = self.store.to_pandas(ibis.union(*parts))
-            rows = df.to_dict("records")
-        found = [_finding(r) for r in rows]
-        if t.certificates is not None:
-            if progress:
-                progress("certificate documents")
-            found += self._certificate_documents(t)
+            built = rule.build(m)
+            for part in ([] if built is None else
+                         [built] if isinstance(built, ir.Table) else built):
+                if isinstance(part, Finding):
+                    found.append(part)
+                else:
+                    engine.append(part)
+        if engine:
+            found += [_finding(r) for r in
+                      self.store.to_pandas(ibis.union(*engine)).to_dict("records")]
         return sort_findings(found)
 
     def _teardown_traces(self, t: Tables, limit: int = 5) -> list:
@@ -129,7 +138,7 @@ class Workspace:
                                     .select("obs_id", "ref", "party_id").order_by("obs_id"))
         if tear.empty:
             return []
-        from rareflow.analyses.trace import TraceError, trace_store
+        from rareflow.trace import TraceError, trace_store
 
         out = []
         for r in tear.head(limit).itertuples(index=False):
@@ -141,27 +150,6 @@ class Workspace:
                         tr))
         return out
 
-    def _certificate_documents(self, t: Tables) -> list[Finding]:
-        """`certificate_forged`, `certificate_incomplete` and `red_flag` findings of the
-        certificate documents themselves (checked in Python: they are few)."""
-        from rareflow.analyses.certificate_documents import document_findings
-        from rareflow.analyses.certificate_use import ownership_threshold
-        from rareflow.analyses.certificates import incomplete_findings
-
-        cols = ["certificate_id", "document_hash", "issued", "end_user_id", "signatory_name",
-                "endorsement_authority", "endorsement_ref", "n_proofs", "document"]
-        docs = self.store.to_pandas(t.certificates.select(*cols))
-        # verify_certificate reads blank cells (NaN, NaT) and Timestamps itself
-        keys = (self.store.to_pandas(t.keys).to_dict("records") if t.keys is not None
-                else None)
-        parties = self.store.to_pandas(t.parties.select("party_id", "roles", "address"))
-        products = self.store.to_pandas(t.products.select("product", "heavy_re_kg_per_unit"))
-        ownership = (self.store.to_pandas(t.ownership.select("owner_id", "owned_id", "share"))
-                     if t.ownership is not None else None)
-        return (document_findings(docs, keys, parties, ownership=ownership,
-                                  ownership_threshold=ownership_threshold(self.policy))
-                + incomplete_findings(docs, parties, products, self.policy))
-
     def licence_ledger(self, t: Tables | None = None) -> pd.DataFrame | None:
         expr = licence_ledger(t or self.tables())
         if expr is None:
@@ -169,32 +157,28 @@ class Workspace:
         return self.store.to_pandas(expr.order_by(["licence_id", "date", "declaration_id"]))
 
     def analyze(self, progress: Progress | None = None) -> AnalysisResult:
-        from rareflow.accounting import run_accounting
-
         t = self.tables()  # one lookup of the stored tables for the whole analysis
-        findings = self.findings(progress, t)
+        m = self.model(t)
+        findings = self.findings(progress, model=m)
         if progress:
             progress("flow accounting")
-        acc = run_accounting(self.store, t, self.policy)
         result = AnalysisResult(
-            findings=sort_findings(findings + acc.findings),
+            findings=findings,
             table_counts=self.table_counts(),
             rejects=self.rejects(),
             exports=self.exports(),
             licence_ledger=self.licence_ledger(t),
-            balances=acc.balances,
-            reconciliation=acc.reconciliation,
-            attribution=acc.attribution,
-            cohort=acc.cohort,
-            checks=acc.checks,
+            balances=m.balances,
+            reconciliation=m.reconciliation,
+            attribution=m.account.attribution,
+            cohort=m.account.cohort,
+            checks=m.account.checks,
         )
         result.traces = self._teardown_traces(t)
         if t.applications is not None:
-            from rareflow.assessment import decide_applications
-
             if progress:
                 progress("licence applications")
-            result.decisions = decide_applications(self, result)
+            result.decisions = decide_applications(m, findings)
         return result
 
 

@@ -17,8 +17,10 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 import rfc8785
 
+from rareflow.analyses.ownership import OWNERSHIP_THRESHOLD, affiliates
 from rareflow.findings import Finding
 from rareflow.vc.trust import index_keys, verify_certificate
+from rareflow.vocabulary import roles_of, trading_only
 
 RULE = "certificate_forged"
 RED_FLAG = "red_flag"
@@ -26,11 +28,6 @@ RED_FLAG = "red_flag"
 # Validity and revocation are judged against each shipment's date elsewhere.
 FORGERY_REASONS = ("bad_proof", "unsupported_cryptosuite", "unknown_key", "foreign_key",
                    "key_revoked", "key_not_valid", "context_not_allowed", "status_revoked")
-TRADING_ROLES = ("trader", "distributor", "forwarder", "broker")
-# Roles that use the goods. `end_user` is not one: a trader that names itself end user on its
-# own certificate is the red flag itself (conformance case 07).
-USING_ROLES = ("manufacturer", "processor", "recycler")
-OWNERSHIP_THRESHOLD = 0.25  # affiliates: owned this share or more, either way (contract §5)
 
 # The red-flag indicators: code -> what it is. docs/rules/red_flag.md explains each. All but
 # the last are computed here and in `certificates` on the certificate documents.
@@ -172,23 +169,6 @@ def _norm(name: object) -> str | None:
     return " ".join(name.replace(".", ". ").lower().split())
 
 
-def affiliates(ownership: pd.DataFrame | None,
-               threshold: float = OWNERSHIP_THRESHOLD) -> dict[str, set[str]]:
-    """Party -> parties it owns or is owned by at `threshold` or more."""
-    out: dict[str, set[str]] = {}
-    if ownership is None or ownership.empty:
-        return out
-    for o in ownership.itertuples(index=False):
-        try:
-            share = float(o.share)
-        except (TypeError, ValueError):
-            continue
-        if share >= threshold:
-            out.setdefault(str(o.owner_id), set()).add(str(o.owned_id))
-            out.setdefault(str(o.owned_id), set()).add(str(o.owner_id))
-    return out
-
-
 def shared_signatories(docs: pd.DataFrame, ownership: pd.DataFrame | None = None,
                        threshold: float = OWNERSHIP_THRESHOLD) -> list[Finding]:
     """Unsigned letters whose signatory's name also signs certificates of unrelated end users
@@ -211,16 +191,6 @@ def shared_signatories(docs: pd.DataFrame, ownership: pd.DataFrame | None = None
                                 "common name is no proof of forgery; compare the signatures "
                                 "and titles."))
     return out
-
-
-def roles_of(value: object) -> list[str]:
-    return [r.strip() for r in value.split(";") if r.strip()] if isinstance(value, str) else []
-
-
-def trading_only(roles: Iterable[str]) -> bool:
-    """A trading role and no role that uses the goods."""
-    rs = list(roles)
-    return any(r in TRADING_ROLES for r in rs) and not any(r in USING_ROLES for r in rs)
 
 
 def trading_end_users(docs: pd.DataFrame, parties: pd.DataFrame) -> list[Finding]:

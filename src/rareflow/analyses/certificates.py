@@ -34,9 +34,9 @@ from rareflow.analyses.certificate_documents import red_flag
 from rareflow.findings import Finding
 from rareflow.policy import Control, Policy
 from rareflow.vc.trust import as_date, blank
+from rareflow.vocabulary import HEAVY_PRODUCTS, forbids_transfer
 
 RULE = "certificate_incomplete"
-HEAVY_PRODUCTS = ("dy_metal", "tb_metal", "dy_oxide", "tb_oxide")
 
 # Contract 1.1 §7, in this order in messages.
 MANDATORY_ELEMENTS: tuple[str, ...] = (
@@ -91,13 +91,6 @@ def commitments_of(subject: Mapping) -> list[str]:
 
 def has_commitment(commitments: Iterable[str], name: str) -> bool:
     return any(c == name or c.startswith(f"{name}:") for c in commitments)
-
-
-def forbids_transfer(commitments: Iterable[str]) -> bool:
-    """`no_reexport` (every transfer abroad) or a named `no_transfer:XX`."""
-    cs = list(commitments)
-    return "no_reexport" in cs or any(
-        c.startswith("no_transfer:") and c.split(":", 1)[1].strip() for c in cs)
 
 
 def _items(subject: Mapping) -> list[Mapping]:

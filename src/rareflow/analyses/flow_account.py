@@ -38,10 +38,7 @@ from rareflow.analyses.balances import period_expr
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_content import flow_content
 from rareflow.analyses.tables import Tables
-
-CATEGORIES = ("verified_use", "in_stock", "reexported", "prohibited_use", "unaccounted")
-CONTROLLED_KINDS = ("material", "component")
-NONE = "\u2400"  # a value no id takes (isin needs a non-empty list)
+from rareflow.vocabulary import CATEGORIES, CONTROLLED_KINDS, NONE
 
 
 def flow_target_expr(f: ir.Table, civil: list[str], prohibited: list[str]

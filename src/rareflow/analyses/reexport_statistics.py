@@ -52,22 +52,7 @@ from typing import ClassVar
 import pandas as pd
 
 from rareflow.findings import Finding
-
-CONTROLLED_KINDS = ("material", "component")
-BINDING_TERMS = ("no_reexport", "domestic_only")  # a shipment is `committed` under these
-
-
-def binding(text: object) -> bool:
-    """Whether a `;`-separated commitments/conditions cell holds a no-re-export term."""
-    if not isinstance(text, str):
-        return False
-    return bool({c.strip() for c in text.split(";")} & set(BINDING_TERMS))
-
-
-def binding_ids(frame: pd.DataFrame, key: str, text: str) -> list[str]:
-    """The `key`s of the rows whose `text` cell (certificate commitments, licence
-    conditions) holds a no-re-export term: shipments citing them are `committed`."""
-    return [str(k) for k, x in zip(frame[key], frame[text], strict=True) if binding(x)]
+from rareflow.vocabulary import CONTROLLED_KINDS
 
 
 @dataclass(frozen=True)

@@ -36,37 +36,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rareflow.findings import Finding
-
-REEXPORT_TERMS = ("no_reexport", "domestic_only")
-CIVIL_TERMS = ("civil_use_only",)
+from rareflow.vocabulary import CIVIL_TERMS, binds_against, terms
 
 
 @dataclass(frozen=True)
 class ResponsibilitySettings:
     ownership_threshold: float = 0.25  # affiliates: owned this share or more, either way
     min_kg: float = 0.5  # acts below this rare-earth content are measurement noise
-
-
-def terms(text: object) -> set[str]:
-    """The commitments of a `;`-separated cell, a named country as `no_transfer:XX`."""
-    if not isinstance(text, str):
-        return set()
-    out = set()
-    for c in (c.strip() for c in text.split(";")):
-        head, sep, country = c.partition(":")
-        if sep and head.strip().lower() == "no_transfer":
-            c = f"no_transfer:{country.strip().upper()}"
-        if c:
-            out.add(c)
-    return out
-
-
-def binds_against(commitments: set[str], country: str | None) -> bool:
-    """Whether commitments forbid a transfer to `country` (`no_reexport` forbids every
-    transfer abroad)."""
-    if commitments & set(REEXPORT_TERMS):
-        return True
-    return bool(country) and f"no_transfer:{country}" in commitments
 
 
 @dataclass
@@ -110,18 +86,6 @@ def promises(shipments: pd.DataFrame, certificates: pd.DataFrame,
                     out[key].declarations.add(s.declaration_id)
                 out[key].since = min(out[key].since, str(s.first)[:10])
     return {k: v for k, v in out.items() if v.commitments}
-
-
-def affiliates(ownership: pd.DataFrame | None, threshold: float) -> dict[str, set[str]]:
-    """Party -> parties it owns or is owned by at `threshold` or more."""
-    out: dict[str, set[str]] = defaultdict(set)
-    if ownership is None or ownership.empty:
-        return out
-    for o in ownership.itertuples(index=False):
-        if pd.notna(o.share) and float(o.share) >= threshold:
-            out[str(o.owner_id)].add(str(o.owned_id))
-            out[str(o.owned_id)].add(str(o.owner_id))
-    return out
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """`rareflow trace`: the tree of records and parties behind or after one id (an adapter over
-`rareflow.analyses.trace`)."""
+`rareflow.trace`, shown by `rareflow.outputs.trace_view`)."""
 
 from __future__ import annotations
 
@@ -61,8 +61,9 @@ def trace_cmd(
     DuckDB file (DB.trace.npz, DB.trace.arrow) and rebuilt only when the data changed.
     Exit status: 0 traced, 1 unknown id, 2 no store or unreadable data, 3 the store is in
     use by another process."""
-    from rareflow.analyses.trace import render_tree, summary_lines, trace_store
     from rareflow.cli.dataset import _ingest, fail
+    from rareflow.outputs.trace_view import render_tree, summary_lines
+    from rareflow.trace import trace_store
     from rareflow.workspace import Workspace
 
     if fmt not in ("text", "json"):

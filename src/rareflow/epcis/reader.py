@@ -16,6 +16,10 @@ Documents are never loaded whole:
 Each event becomes the node tree the Event Hash ID is computed from
 (`rareflow.epcis.event_hash`): one shape for both syntaxes, standard vocabulary expanded,
 user extensions named ``{namespace}local``.
+
+The reader knows nothing of the store: the identifier mappings (parties, products, known
+declaration numbers) are passed in by the caller (`rareflow.ingest.epcis` gathers them from
+the store), and it returns rows.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from rareflow.epcis.mapping import (
 )
 
 __all__ = ["EPCIS_SUFFIXES", "EPCIS_TABLES", "EpcisRead", "EpcisReadError", "epcis_files",
-           "read_dataset_epcis", "read_epcis"]
+           "read_epcis"]
 
 EPCIS_SUFFIXES = (".json", ".jsonld", ".xml")
 CHUNK = 1 << 20
@@ -427,39 +431,3 @@ def _to_arrow(table: str, columns: dict[str, list]) -> pa.Table:
     data = {c: pa.array(columns.get(c) or [None] * n, pa.string()) for c in names}
     data["_line"] = pa.array(columns.get("_line", []), pa.int64())
     return pa.table(data)
-
-
-def read_dataset_epcis(store: Any, paths: list[Path]) -> EpcisRead:
-    """`read_epcis` with the identifier mappings of the dataset already in `store`: the
-    `epcis_parties` table, the `products` table (`gtin` column, units) and, for lot numbers
-    that name a customs declaration, `shipments`."""
-    from rareflow.store.loader import all_table
-
-    party_rows: list[tuple[str, str]] = []
-    mp = store.table_or_none("epcis_parties")
-    if mp is not None:
-        df = store.to_pandas(mp.select("gln_or_uri", "party_id"))
-        party_rows = [(str(a), str(b)) for a, b in df.itertuples(index=False, name=None)
-                      if isinstance(a, str) and isinstance(b, str)]
-    product_rows: list[dict] = []
-    products = all_table(store, "products")
-    if products is not None:
-        cols = [c for c in ("product", "unit", "re_kg_per_unit") if c in products.columns]
-        product_rows = store.to_pandas(products.select(*cols)).to_dict("records")
-    own = store.table_or_none("products")
-    if own is not None and "gtin" in own.columns:
-        gt = store.to_pandas(own.select("product", "gtin"))
-        extra = {p: g for p, g in gt.itertuples(index=False, name=None) if isinstance(g, str)}
-        for row in product_rows:
-            if row["product"] in extra:
-                row["gtin"] = extra[row["product"]]
-    shipments = store.table_or_none("shipments")
-
-    def known(numbers: set[str]) -> set[str]:
-        if shipments is None or not numbers:
-            return set()
-        hit = shipments.filter(shipments.declaration_id.isin(sorted(numbers)))
-        return set(store.to_pandas(hit.select("declaration_id")).declaration_id)
-
-    return read_epcis(paths, MappingTables.build(party_rows, product_rows), known)
-

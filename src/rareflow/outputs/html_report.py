@@ -13,9 +13,9 @@ import plotly.graph_objects as go
 
 from rareflow.outputs.decisions_report import decisions_section
 from rareflow.outputs.report_style import CSS, FILTER_JS
+from rareflow.vocabulary import CATEGORIES
 from rareflow.workspace import AnalysisResult
 
-CATEGORIES = ("verified_use", "in_stock", "reexported", "prohibited_use", "unaccounted")
 COLOURS = {"verified_use": "#2e7d32", "in_stock": "#1565c0", "reexported": "#ef6c00",
            "prohibited_use": "#c62828", "unaccounted": "#6d4c41"}
 MAX_REJECTS = 200
@@ -203,7 +203,7 @@ def _balances(r: AnalysisResult) -> str:
 
 
 def _traces(r: AnalysisResult, chart: _Charts) -> str:
-    from rareflow.analyses.trace import trace_figure
+    from rareflow.outputs.trace_view import trace_figure
 
     parts = ["<p class=note>Each lot a teardown found, followed back through the lot links "
              "to the customs declarations, certificates and licences behind it "

@@ -1,4 +1,5 @@
-"""The lot-link index behind `rareflow trace`, built once per store.
+"""The lot-link index behind `rareflow trace`, built once per store (the walks over it are
+`rareflow.trace.walk`).
 
 Every record that can be traced (export declarations, flows, transformations, observations,
 certificates, licences) becomes a node; every lot link becomes an edge from the record to
@@ -36,7 +37,7 @@ from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_content import flow_content, transformation_content
 from rareflow.analyses.tables import Tables
 from rareflow.store.base import Store
-from rareflow.store.loader import all_table
+from rareflow.store.tables import all_table
 
 INDEX_VERSION = 4
 _builds = 0

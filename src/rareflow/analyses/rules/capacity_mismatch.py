@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rareflow.analyses.detector import Detector
+from rareflow.analyses.model import FlowModel
 from rareflow.findings import Finding
 
-RULE = "capacity_mismatch"
+NAME = "capacity_mismatch"
+RULE = NAME
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,29 @@ def capacity_findings(use: pd.DataFrame, s: CapacitySettings) -> list[Finding]:
                              f"{excess:,.1f} ± {sd:,.1f} kg beyond what the growth of capacity "
                              f"explains (z = {excess / sd:.1f}).")))
     return out
+
+
+def capacity_use(m: FlowModel) -> pd.DataFrame:
+    """Per party and year: receipts, stock built and the content the declared output (or,
+    without it, the capacity) uses."""
+    exp = m.expected_use.assign(year=lambda d: d.year.astype(str))
+    y = m.yearly.rename(columns={"period": "year"})[["party_id", "year", "received_kg",
+                                                     "stock_change_kg"]]
+    j = exp.merge(y, on=["party_id", "year"], how="left").fillna(
+        {"received_kg": 0.0, "stock_change_kg": 0.0})
+    return j[["party_id", "year", "received_kg", "stock_change_kg", "expected_kg"]]
+
+
+def build(m: FlowModel) -> list[Finding]:
+    return capacity_findings(capacity_use(m), m.settings(CapacitySettings))
+
+
+DETECTOR = Detector(
+    name=NAME,
+    summary="Receipts beyond what the declared capacity or output can use, or growing far "
+    "faster than capacity.",
+    severity="medium: an estimate against declared capacity, beyond its uncertainty",
+    needs=("capacity",),
+    build=build,
+    params=(CapacitySettings,),
+)

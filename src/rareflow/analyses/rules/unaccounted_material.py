@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rareflow.analyses.detector import Detector
+from rareflow.analyses.model import FlowModel
 from rareflow.findings import Finding
 
-RULE = "unaccounted_material"
+NAME = "unaccounted_material"
+RULE = NAME
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,19 @@ def unaccounted_findings(balances: pd.DataFrame, s: UnaccountedSettings,
                      f"(z = {z:.1f})."),
         ))
     return out
+
+
+def build(m: FlowModel) -> list[Finding]:
+    return unaccounted_findings(m.balances, m.settings(UnaccountedSettings), m.not_judged)
+
+
+DETECTOR = Detector(
+    name=NAME,
+    summary="Rare-earth content a party received that no record follows to a use, stock, "
+    "scrap or onward flow, beyond measurement error.",
+    severity="medium: a mass balance is an estimate; it fires only beyond z_critical sd, "
+    "min_kg and min_share",
+    needs=("shipments",),
+    build=build,
+    params=(UnaccountedSettings,),
+)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,11 @@ import pandas as pd
 import pyarrow as pa
 
 from rareflow.contract import TableSpec, ingest_order, load_contract
-from rareflow.epcis.reader import read_dataset_epcis
 from rareflow.errors import DatasetError, RareflowError
+from rareflow.ingest.epcis import read_dataset_epcis
+from rareflow.ingest.reference import load_reference
+from rareflow.ingest.report import PREVIEW, IngestReport, TableReport
 from rareflow.readers.certificates import read_certificates
-from rareflow.readers.excerpt import escape
 from rareflow.readers.files import EPCIS_TABLES, DatasetFiles, discover
 from rareflow.readers.ftm import read_ftm
 from rareflow.readers.validate import (
@@ -37,12 +36,11 @@ from rareflow.readers.validate import (
     validate,
 )
 from rareflow.store.base import RawRead, Store
+from rareflow.store.tables import all_table
 
 REJECTS = "rejects"
 REPLACED = "replaced_"  # + table: the stored rows that `replace=True` superseded
-REFERENCE = {"uses": "ref_uses", "products": "ref_products"}
 Progress = Callable[[str], None]
-PREVIEW = 200  # rejects of one run kept in the report for display
 DELIMITERS = {";": "semicolon (;)", "\t": "tab", "|": "pipe (|)"}
 # What an empty optional table means for the analyses (a warning, not a reject)
 EMPTY_MEANING = {
@@ -63,74 +61,6 @@ EMPTY_MEANING = {
     "applications": "no licence application: there is nothing to decide",
     "ownership": "no ownership: affiliates cannot be linked",
 }
-
-
-@dataclass
-class TableReport:
-    table: str
-    files: list[str] = field(default_factory=list)
-    read: int = 0
-    loaded: int = 0
-    unchanged: int = 0
-    replaced: int = 0  # stored rows superseded (replace=True); counted in `loaded` too
-    rejected: int = 0
-    warnings: int = 0
-
-
-@dataclass
-class IngestReport:
-    """What one ingest did, table by table."""
-
-    root: str
-    tables: dict[str, TableReport] = field(default_factory=dict)
-    unknown_files: list[str] = field(default_factory=list)
-    new_rejects: int = 0
-    # this run's rejects and warnings (already stored ones included), the first PREVIEW
-    rejects: pd.DataFrame | None = None
-    n_reject_rows: int = 0  # rows of this run's rejects table whose level is `reject`
-    n_warning_rows: int = 0
-    replace: bool = False
-    stored: bool = False  # committed to a persistent store
-
-    @property
-    def rejected(self) -> int:
-        return sum(t.rejected for t in self.tables.values())
-
-    @property
-    def warnings(self) -> int:
-        return sum(t.warnings for t in self.tables.values())
-
-
-def all_table(store: Store, name: str) -> ir.Table | None:
-    """A reference table with the project's defaults under the dataset's own rows
-    (`products`, `uses`); any other table as stored."""
-    own = store.table_or_none(name)
-    ref_name = REFERENCE.get(name)
-    if ref_name is None:
-        return own
-    ref = store.table(ref_name)
-    if own is None:
-        return ref
-    key = load_contract()[name].key[0]
-    cols = [c for c in ref.columns if c in own.columns]
-    kept = ref.filter(~ref[key].isin(own[key])).select(*cols)
-    return ibis.union(own.select(*cols), kept)
-
-
-def load_reference(store: Store) -> None:
-    """(Re)load the defaults the project ships (products, uses) from the package data."""
-    from rareflow.readers.validate import validate as _validate
-
-    for table, ref_name in REFERENCE.items():
-        path = resources.files("rareflow.data").joinpath(f"{table}.csv")
-        with resources.as_file(path) as p:
-            read = store.read_csv_raw(Path(p))
-            if read.structural_rejects:  # our own data file: a defect, not user input
-                raise RuntimeError(f"rareflow data file {table}.csv: {read.structural_rejects}")
-            raw = read.table.mutate(_file=ibis.literal(f"rareflow:{table}"))
-            parents = {"uses.use": store.table("ref_uses").use} if table == "products" else {}
-            v = _validate(raw, load_contract()[table], parents)
-            store.materialize(ref_name, v.typed.drop("_bad"))
 
 
 def _parents(store: Store, spec: TableSpec) -> dict[str, ir.Column]:
@@ -462,6 +392,3 @@ def _record_rejects(store: Store, parts: list[ir.Table], rows: list[dict[str, An
     if n or existing is None:
         store.append(REJECTS, new)
     return n
-
-
-__all__ = ["IngestReport", "TableReport", "all_table", "escape", "ingest", "load_reference"]

@@ -1,12 +1,20 @@
-"""`prohibited_end_use` on export declarations and the lot trace behind a teardown. Pure
-functions of small (already reduced) data frames. Party-level re-export and prohibited use:
-`responsibility.py`."""
+"""`prohibited_end_use`: controlled content reaching a military use, a restricted party or a
+party with a military contract. On export declarations that name a prohibited party; on flows
+through the responsibility of acts (`analyses/responsibility.py`: the actor and the
+answerable holder); and teardown finds traced back through lot links to the export. High when
+the records establish it, medium when the link rests on a buyer's mass balance."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from rareflow.analyses.detector import Detector, of_rule
+from rareflow.analyses.model import FlowModel
+from rareflow.analyses.responsibility import ResponsibilitySettings
 from rareflow.findings import Finding
+from rareflow.vocabulary import NONE
+
+NAME = "prohibited_end_use"
 
 
 def shipment_findings(shipments: pd.DataFrame, prohibited: pd.DataFrame) -> list[Finding]:
@@ -60,3 +68,34 @@ def teardown_trace(obs: pd.DataFrame, flows: pd.DataFrame, transformations: pd.D
             message=(f"Teardown {o.obs_id} found lot {o.ref} in a product of {o.party_id} "
                      f"({o.detail}); {origin} via {' <- '.join(chain)}.")))
     return out
+
+
+def build(m: FlowModel) -> list[Finding]:
+    ship = m.shipments
+    bad = list(m.prohibited.party_id) or [NONE]
+    direct = ship.filter(ship.consignee_id.isin(bad) | ship.end_user_id.isin(bad))
+    out = shipment_findings(m.pull(direct.select(
+        "declaration_id", "date", "consignee_id", "end_user_id", "content_kg")), m.prohibited)
+    out += of_rule(m.responsibility(), NAME)
+    if m.t.observations is not None:
+        o = m.t.observations
+        tear = m.pull(o.filter(o.kind == "teardown"))
+        if len(tear):
+            fl = m.frame(m.t.flows, "flow_id", "source_ref")
+            tr = m.frame(m.t.transformations, "transformation_id", "input_ref")
+            decl = m.pull(ship.select("declaration_id", "certificate_id"))
+            out += teardown_trace(tear, fl, tr, decl)
+    return out
+
+
+DETECTOR = Detector(
+    name=NAME,
+    summary="Controlled content reaching a military use, a restricted party or a party with "
+    "a military contract; teardown finds traced back to the export.",
+    severity="high when the records establish it (a declaration names the party, the party "
+    "received the goods, lot links trace them); medium when the answerable holder is named "
+    "through a buyer's mass balance",
+    needs=("shipments",),
+    build=build,
+    params=(ResponsibilitySettings,),
+)
