@@ -26,8 +26,9 @@ def demo_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[AnalysisResul
     ws = Workspace.open(None)
     ws.ingest(root / "data")
     result = ws.analyze()
-    ws.close()
+    # before closing: the licence ledger stays in the engine until it is written
     paths = write_outputs(result, root / "out", dataset="demo", generated_at="2026-11-30")
+    ws.close()
     return result, paths["report.html"]
 
 

@@ -1,4 +1,8 @@
-"""One exception tree for the whole library; each surface (CLI, API) maps it once."""
+"""One exception tree for the whole library; each surface (CLI, API) maps it once.
+
+`exit_code` is the command-line exit status of each class (the CLI's one mapping is
+`rareflow.cli.errors`; the table is docs/commands/exit-codes.md): 2 unless a class says
+otherwise."""
 
 from __future__ import annotations
 
@@ -36,6 +40,11 @@ class VerificationError(RareflowError):
 
 class ConfigError(RareflowError):
     """Bad settings or a bad policy file."""
+
+
+class OutputError(RareflowError):
+    """An output that cannot be written: it exists (and may not be replaced), or its folder
+    refuses it. The message names the file and what to do."""
 
 
 class InputLimitError(UnreadableFileError):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from rareflow.errors import ConfigError
 
@@ -59,17 +61,28 @@ class Policy:
     analysis: dict = field(default_factory=dict)  # rule settings: {section: {name: value}}
 
     def settings(self, cls: type[T]) -> T:
-        """A rule's settings dataclass with the policy's `analysis.<section>` values over its
-        defaults (`section`: the class's `SECTION`, else its name without "Settings")."""
+        """A detector's settings (a dataclass or a pydantic model) with the policy's
+        `analysis.<section>` values over its defaults (`section`: the class's `SECTION`,
+        else its name without "Settings"), each value checked against the field's type: a
+        setting the class does not have, or a value of the wrong type, is a ConfigError
+        naming the policy file, the setting and what is expected."""
         section = getattr(cls, "SECTION", cls.__name__.removesuffix("Settings").lower())
         given = self.analysis.get(section) or {}
-        known = {f.name for f in fields(cls)}
+        if not isinstance(given, dict):
+            raise ConfigError(f"policy {self.source}: analysis.{section} is not a mapping of "
+                              "settings", file=self.source)
+        known = _field_names(cls)
         unknown = sorted(set(given) - known)
         if unknown:
             raise ConfigError(f"policy {self.source}: analysis.{section} has no setting "
                               f"{', '.join(unknown)} (known: {', '.join(sorted(known))})",
                               file=self.source)
-        return cls(**given)
+        try:
+            return TypeAdapter(cls).validate_python(given)
+        except ValidationError as exc:
+            bad = "; ".join(f"analysis.{section}.{'.'.join(map(str, e['loc']))}="
+                            f"{e.get('input')!r}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"policy {self.source}: {bad}", file=self.source) from None
 
     def country_status(self, country: str, on: date) -> list[Listing]:
         return [c for c in self.countries if c.subject == country and c.in_force(on)]
@@ -84,6 +97,12 @@ class Policy:
             out += [(p, False, c.effective_from, c.suspended) for p in c.products]
             out += [(p, True, c.effective_from, c.suspended) for p in c.heavy_only]
         return out
+
+
+def _field_names(cls: type) -> set[str]:
+    if dataclasses.is_dataclass(cls):
+        return {f.name for f in dataclasses.fields(cls)}
+    return set(getattr(cls, "model_fields", {}))
 
 
 def _date(v: object) -> date:

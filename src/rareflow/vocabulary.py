@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pandas as pd
+
 # --- party roles (the `roles` cell of `parties`, `;`-separated) -------------------------------
 TRADING_ROLES = ("trader", "distributor", "forwarder", "broker")
 # Roles that use the goods. `end_user` is not one: a trader that names itself end user on its
@@ -80,3 +82,15 @@ def forbids_transfer(commitments: Iterable[str]) -> bool:
     cs = set(commitments)
     return "no_reexport" in cs or any(
         c.startswith("no_transfer:") and c.split(":", 1)[1].strip() for c in cs)
+
+
+COMMITMENT_COLUMNS = ("kind", "id", "commitment")
+COMMITMENTS = "commitments"  # the child table: one row per commitment or condition
+
+
+def commitment_rows(kind: str, cells: Iterable[tuple[object, object]]) -> pd.DataFrame:
+    """(kind, id, commitment) for (id, cell) pairs of certificate `commitments` or licence
+    `conditions` cells: the one parse of those cells, normalised (`commitment`)."""
+    rows = [(kind, str(i), c) for i, cell in cells if isinstance(cell, str)
+            for c in sorted({c for c in map(commitment, cell.split(";")) if c})]
+    return pd.DataFrame(rows, columns=list(COMMITMENT_COLUMNS)).drop_duplicates()

@@ -5,13 +5,14 @@ The CLI and the web service parse input, call this, and format output; they hold
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from rareflow.analyses.balances import BalanceSettings
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.licences import licence_ledger
 from rareflow.analyses.model import FlowModel
@@ -23,7 +24,9 @@ from rareflow.errors import DatasetError
 from rareflow.findings import Finding
 from rareflow.ingest import REJECTS, IngestReport, ingest
 from rareflow.policy import Policy, load_policy
+from rareflow.settings import Settings
 from rareflow.store import Store, open_store
+from rareflow.store.deferred import Deferred
 from rareflow.store.tables import all_table
 
 Progress = Callable[[str], None]
@@ -38,7 +41,7 @@ class AnalysisResult:
     table_counts: dict[str, int]
     rejects: pd.DataFrame
     exports: pd.DataFrame
-    licence_ledger: pd.DataFrame | None = None
+    licence_ledger: Deferred | None = None  # one row per shipment on a licence: in the engine
     balances: pd.DataFrame | None = None
     reconciliation: pd.DataFrame | None = None
     decisions: pd.DataFrame | None = None
@@ -52,9 +55,11 @@ class AnalysisResult:
 class Workspace:
     """A store plus the policy in force: ingest datasets, run analyses."""
 
-    def __init__(self, store: Store, policy: Policy | None = None) -> None:
+    def __init__(self, store: Store, policy: Policy | None = None,
+                 settings: Settings | None = None) -> None:
         self.store = store
-        self.policy = policy or load_policy(None)
+        self.settings = settings or Settings()
+        self.policy = policy or load_policy(self.settings.policy)
 
     @classmethod
     def open(cls, db: str | Path | None = None, *, engine: str = "duckdb",
@@ -69,18 +74,16 @@ class Workspace:
         return ingest(self.store, root, progress)
 
     def tables(self) -> Tables:
-        if not self.store.has("parties") or not self.store.has("shipments"):
+        present = self.store.names()
+        if not {"parties", "shipments"} <= present:
             raise DatasetError("the store holds no dataset yet: ingest one first")
-        names = [n for n in Tables.__dataclass_fields__]
-        return Tables(**{n: all_table(self.store, n) for n in names})
+        return Tables(**{n: all_table(self.store, n, present)
+                         for n in Tables.__dataclass_fields__})
 
     def table_counts(self) -> dict[str, int]:
-        out = {}
-        for name in load_contract():
-            t = self.store.table_or_none(name)
-            if t is not None:
-                out[name] = int(self.store.scalar(t.count()))
-        return out
+        present = self.store.names()
+        return {name: int(self.store.scalar(self.store.table(name).count()))
+                for name in load_contract() if name in present}
 
     def rejects(self) -> pd.DataFrame:
         t = self.store.table_or_none(REJECTS)
@@ -102,7 +105,10 @@ class Workspace:
     # --- analyses -----------------------------------------------------------------------
     def model(self, t: Tables | None = None) -> FlowModel:
         """The flow model of one analysis (each reduced problem computed once)."""
-        return FlowModel(self.store, t or self.tables(), self.policy)
+        balance = self.policy.settings(BalanceSettings)
+        if "controlling_country" in self.settings.model_fields_set:
+            balance = replace(balance, controlling_country=self.settings.controlling_country)
+        return FlowModel(self.store, t or self.tables(), self.policy, balance)
 
     def findings(self, progress: Progress | None = None, t: Tables | None = None,
                  model: FlowModel | None = None) -> list[Finding]:
@@ -151,10 +157,16 @@ class Workspace:
         return out
 
     def licence_ledger(self, t: Tables | None = None) -> pd.DataFrame | None:
-        expr = licence_ledger(t or self.tables())
+        """Every licence's drawdown, in Python (small datasets; `analyze` keeps it in the
+        engine: `AnalysisResult.licence_ledger`)."""
+        d = self._ledger(t or self.tables())
+        return None if d is None else d.frame()
+
+    def _ledger(self, t: Tables) -> Deferred | None:
+        expr = licence_ledger(t)
         if expr is None:
             return None
-        return self.store.to_pandas(expr.order_by(["licence_id", "date", "declaration_id"]))
+        return Deferred(self.store, expr.order_by(["licence_id", "date", "declaration_id"]))
 
     def analyze(self, progress: Progress | None = None) -> AnalysisResult:
         t = self.tables()  # one lookup of the stored tables for the whole analysis
@@ -167,7 +179,7 @@ class Workspace:
             table_counts=self.table_counts(),
             rejects=self.rejects(),
             exports=self.exports(),
-            licence_ledger=self.licence_ledger(t),
+            licence_ledger=self._ledger(t),
             balances=m.balances,
             reconciliation=m.reconciliation,
             attribution=m.account.attribution,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from rareflow.analyses.tables import Tables, period_of
+from rareflow.analyses.tables import Tables, finding_rows, period_of
 
 
 def shipment_documents(t: Tables) -> ir.Table | None:
@@ -71,3 +71,15 @@ def certificate_parties(t: Tables, ownership_threshold: float) -> ir.Table | Non
     up = named.inner_join(o, named.party == o.owned_id).select(
         "certificate_id", party=o.owner_id)
     return ibis.union(named, down, up, distinct=True)
+
+
+def certificate_rows(x: ir.Table, rule: str, severity: str, kg: ir.Value,
+                     message: ir.StringValue, share: ir.Value | None = None) -> ir.Table:
+    """Findings on the certificate of each shipment row of `x` (which carries `_period`),
+    with the certificate and the declaration as evidence."""
+    extra = {} if share is None else {"share": share}
+    return finding_rows(
+        x, rule=ibis.literal(rule), severity=ibis.literal(severity),
+        subject_type=ibis.literal("certificate"), subject_id=x.certificate_id,
+        period=x._period, kg=kg, evidence=ibis.array([x.certificate_id, x.declaration_id]),
+        message=message, **extra)

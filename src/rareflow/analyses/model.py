@@ -1,7 +1,8 @@
 """The flow model: what every detector reads, computed once per analysis.
 
-The engine holds the rare-earth content of every shipment and flow (materialised once as
-named tables of the store, the way Splink materialises its concatenated input), the
+The engine holds the rare-earth content of every shipment and flow (named tables of the
+store, as Splink materialises its concatenated input: views on DuckDB, whose optimiser pushes
+each reader's filters into the scan; cached once on Spark), the
 commitments of certificates and licences as a child table, and the lot links. Python gets
 only reduced problems, each computed at most once and only when a detector asks: balances
 per party and period, the aggregated per-year flow graph of the flow account, the acts
@@ -46,7 +47,13 @@ from rareflow.analyses.tables import Tables
 from rareflow.findings import Finding
 from rareflow.policy import Policy, T
 from rareflow.store import Store
-from rareflow.vocabulary import CONTROLLED_KINDS, NONE, commitment
+from rareflow.vocabulary import (
+    COMMITMENT_COLUMNS,
+    COMMITMENTS,
+    CONTROLLED_KINDS,
+    NONE,
+    commitment_rows,
+)
 
 X = TypeVar("X")
 
@@ -105,8 +112,8 @@ class FlowModel:
         return self.pull(table.select(*cols))
 
     def _keep(self, stem: str, expr: ir.Table) -> ir.Table:
-        """Compute `expr` once into a temporary table of the store."""
-        return self.store.materialize(self.store.temp_name(stem), expr, temp=True)
+        """`expr` as a named table of the store (a view on DuckDB, a cache on Spark)."""
+        return self.store.keep(self.store.temp_name(stem), expr)
 
     # --- the engine-side model -------------------------------------------------------------
     @cached_property
@@ -124,23 +131,19 @@ class FlowModel:
     @cached_property
     def commitments(self) -> ir.Table:
         """(kind, id, commitment): every certificate commitment and licence condition, one
-        row each, normalised (`vocabulary.commitment`): the one parse of those cells."""
-        rows = []
-        for kind, table, key, cell in (("certificate", self.t.certificates, "certificate_id",
-                                        "commitments"),
-                                       ("licence", self.t.licences, "licence_id",
-                                        "conditions")):
-            if table is None:
-                continue
-            x = self.pull(table.filter(table[cell].notnull()).select(id=table[key],
-                                                                     cell=table[cell])
-                          .distinct())
-            for i, c in zip(x.id, x.cell, strict=True):
-                rows += [(kind, str(i), t) for t in
-                         filter(None, map(commitment, str(c).split(";")))]
-        frame = pd.DataFrame(rows, columns=["kind", "id", "commitment"]).drop_duplicates()
-        return ibis.memtable(frame, schema={"kind": "string", "id": "string",
-                                            "commitment": "string"})
+        row each, parsed once at ingest (`ingest/derived.py`); parsed here for a store
+        written before that table existed."""
+        if self.store.has(COMMITMENTS):
+            return self.store.table(COMMITMENTS)
+        rows = [commitment_rows(kind, self.frame(table, key, cell).itertuples(index=False))
+                for kind, table, key, cell in (
+                    ("certificate", self.t.certificates, "certificate_id", "commitments"),
+                    ("licence", self.t.licences, "licence_id", "conditions"))
+                if table is not None]
+        frame = (pd.concat(rows, ignore_index=True) if rows
+                 else pd.DataFrame(columns=list(COMMITMENT_COLUMNS)))
+        return ibis.memtable(frame.astype(str), schema={c: "string"
+                                                        for c in COMMITMENT_COLUMNS})
 
     def committed_ids(self, kind: str, terms: tuple[str, ...]) -> list[str]:
         """Ids of certificates (`kind`='certificate') or licences holding one of `terms`."""
@@ -402,6 +405,43 @@ class FlowModel:
                             nxt.add((start, ref, next_holder))
             frontier = nxt
         return out
+
+    def lot_chains(self, refs: list[str], depth: int = 60
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The lot links behind `refs`, followed back tier by tier in the engine (one query
+        per tier over the frontier only): the flows (flow_id, source_ref), transformations
+        (transformation_id, input_ref) and export declarations (declaration_id,
+        certificate_id) on the way."""
+        t = self.t
+        flows, trans = [], []
+        seen: set[str] = set()
+        frontier = set(refs)
+        for _ in range(depth):
+            frontier -= seen
+            if not frontier:
+                break
+            seen |= frontier
+            ids = sorted(frontier)
+            frontier = set()
+            if t.flows is not None:
+                f = self.pull(t.flows.filter(t.flows.flow_id.isin(ids))
+                              .select("flow_id", "source_ref"))
+                flows.append(f)
+                frontier |= {r for r in f.source_ref if isinstance(r, str)}
+            if t.transformations is not None:
+                x = t.transformations
+                x = self.pull(x.filter(x.transformation_id.isin(ids))
+                              .select("transformation_id", "input_ref"))
+                trans.append(x)
+                frontier |= {r for r in x.input_ref if isinstance(r, str)}
+        s = self.shipments
+        decl = self.pull(s.filter(s.declaration_id.isin(sorted(seen) or [NONE]))
+                         .select("declaration_id", "certificate_id"))
+        fl = (pd.concat(flows, ignore_index=True) if flows
+              else pd.DataFrame(columns=["flow_id", "source_ref"]))
+        tr = (pd.concat(trans, ignore_index=True) if trans
+              else pd.DataFrame(columns=["transformation_id", "input_ref"]))
+        return fl, tr, decl
 
     # --- certificate documents (few: checked in Python) -----------------------------------
     @cached_property

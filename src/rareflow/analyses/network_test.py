@@ -34,9 +34,13 @@ OUTSIDE = ""  # the outside world: the controlling country, final customers, abr
 
 def _stream(t: ir.Table, src: ir.Value, dst: ir.Value, d: ir.Value, kg: ir.Value,
             rel_sd: float, kind: str, period: str) -> ir.Table:
-    return t.select(period=period_expr(d.cast("date"), period), src=src.cast("string"),
-                    dst=dst.cast("string"), kind=ibis.literal(kind), kg=kg.cast("float64"),
-                    var=((kg * rel_sd) ** 2).cast("float64"))
+    """One kind of stream, already summed per period and pair of ends (a sum of sums is the
+    sum: the engine then reduces millions of records before the union)."""
+    x = t.select(period=period_expr(d.cast("date"), period), src=src.cast("string"),
+                 dst=dst.cast("string"), kg=kg.cast("float64"))
+    g = x.group_by(["period", "src", "dst"]).aggregate(kg=x.kg.sum(), _kg2=(x.kg * x.kg).sum())
+    return g.select("period", "src", "dst", kind=ibis.literal(kind), kg=g.kg,
+                    var=(g._kg2 * rel_sd ** 2).cast("float64"))
 
 
 def balance_streams(t: Tables, s: BalanceSettings) -> ir.Table:

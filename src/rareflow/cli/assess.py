@@ -12,33 +12,34 @@ from rich.table import Table
 from rich.text import Text
 
 from rareflow.cli import console as cli_console
-from rareflow.cli.dataset import console, fail, out, steps
-from rareflow.errors import RareflowError, UnreadableFileError
+from rareflow.cli.dataset import console, open_workspace, out, steps
+from rareflow.errors import UnreadableFileError
+from rareflow.settings import Settings
 
 STYLE = {"approve": "green", "request_information": "yellow", "deny": "red"}
 
 
-def run_assess(directory: Path, out_dir: Path, db: Path | None, policy: Path | None,
+def run_assess(directory: Path, out_dir: Path, settings: Settings,
                as_of: datetime | None) -> tuple[pd.DataFrame | None, Path]:
-    """Ingest DIR, analyse it, decide its applications; write OUT/decisions.csv."""
+    """Ingest DIR, analyse it, decide its applications; write OUT/decisions.csv. The store:
+    `settings.db`, else DIR/rareflow.duckdb; the policy: `settings.policy`."""
     from rareflow.analyses.assess import OUTPUT_COLUMNS
     from rareflow.assessment import applications_frame, decide_applications
-    from rareflow.workspace import Workspace
 
     if not directory.is_dir():
         raise UnreadableFileError(str(directory), "no such folder")
-    ws = Workspace.open(db or directory / "rareflow.duckdb", policy=policy)
+    ws = open_workspace(settings, settings.db or directory / "rareflow.duckdb")
     try:
         with steps(17, "reading") as advance:
             ws.ingest(directory, progress=advance)
-        apps = applications_frame(ws)
+        apps = applications_frame(ws.model())
         if apps is None:
             decisions = None
         else:
             with steps(5, "analysing") as advance:
                 result = ws.analyze(progress=advance)
                 advance("assessing applications")
-                decisions = (decide_applications(ws, result, as_of.date())
+                decisions = (decide_applications(ws.model(), result.findings, as_of.date())
                              if as_of else result.decisions)
     finally:
         ws.close()
@@ -78,9 +79,9 @@ def assess_cmd(
                                      "an applications table."),
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for decisions.csv."),
     db: Path | None = typer.Option(None, "--db", help="DuckDB file (default: "
-                                   "DIR/rareflow.duckdb)."),
-    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML (default: the "
-                                       "one rareflow ships)."),
+                                   "$RAREFLOW_DB, else DIR/rareflow.duckdb)."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML (default: "
+                                       "$RAREFLOW_POLICY, else the one rareflow ships)."),
     as_of: datetime | None = typer.Option(None, "--date", formats=["%Y-%m-%d"],
                                           help="Judge every application as of this day "
                                           "(YYYY-MM-DD); default: each application's own "
@@ -95,11 +96,9 @@ def assess_cmd(
     Every reason is listed with the ids it rests on in OUT/decisions.csv.
     Exit status: 0 done, 2 unreadable input or an OUT that is not a writable folder
     (checked before any work), 3 the store is in use by another process."""
+    settings = Settings.load(db=db, policy=policy)
     cli_console.check_out_dir(out_dir)
-    try:
-        decisions, path = run_assess(directory, out_dir, db, policy, as_of)
-    except RareflowError as exc:
-        raise fail(exc) from exc
+    decisions, path = run_assess(directory, out_dir, settings, as_of)
     if decisions is None:
         console.print(f"{directory} has no applications table: nothing to assess",
                       style="yellow", soft_wrap=True)

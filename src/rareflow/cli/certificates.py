@@ -18,7 +18,7 @@ from rich.text import Text
 
 from rareflow import safejson
 from rareflow.cli import console as cli_console
-from rareflow.errors import RareflowError, UnreadableFileError
+from rareflow.errors import OutputError, RareflowError, UnreadableFileError
 
 # literal consoles (no markup, no emoji: a did:key contains ":key:")
 console = cli_console.err
@@ -33,9 +33,20 @@ certificate_app = typer.Typer(name="certificate", no_args_is_help=True,
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE, EXIT_UNTRUSTED = 0, 1, 2, 3
 
 
-def _fail(message: str, code: int = EXIT_UNREADABLE) -> typer.Exit:
+def _fail(message: str, code: int) -> typer.Exit:
+    """A command's result that is not an error (e.g. already signed: exit 1). Errors are
+    raised instead: the root command maps them (`cli/errors.py`)."""
     cli_console.error(message)
     return typer.Exit(code)
+
+
+def _exists(path: Path) -> OutputError:
+    return OutputError(f"{path} exists: not overwritten (use --force to replace it)",
+                       file=str(path))
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}", file=str(path))
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -43,7 +54,17 @@ def _fail(message: str, code: int = EXIT_UNREADABLE) -> typer.Exit:
 def _write_private(path: Path, data: bytes, *, force: bool) -> None:
     """Write `data` to `path` as a 0o600 file that never exists with other content or
     looser permissions: a private temporary file in the same folder, then an atomic
-    link (no overwrite) or rename (--force)."""
+    link (no overwrite) or rename (--force). OutputError when it cannot be written, or
+    exists without `force`."""
+    try:
+        _write_private_file(path, data, force=force)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def _write_private_file(path: Path, data: bytes, *, force: bool) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
@@ -69,7 +90,15 @@ def _write_private(path: Path, data: bytes, *, force: bool) -> None:
 
 
 def _write_public(path: Path, text: str) -> None:
-    """Replace `path` atomically (a reader never sees half a document)."""
+    """Replace `path` atomically (a reader never sees half a document); OutputError when
+    it cannot be written."""
+    try:
+        _write_public_file(path, text)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def _write_public_file(path: Path, text: str) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
@@ -154,18 +183,13 @@ def keys_new(
     from rareflow.vc import KeyPair
 
     if out_file.exists() and not force:
-        raise _fail(f"{out_file} exists: not overwritten (use --force to replace it)")
+        raise _exists(out_file)
     key = KeyPair.generate()
     record = {"type": "Multikey", "controller": controller,
               "verificationMethod": key.verification_method,
               "publicKeyMultibase": key.public_multibase,
               "secretKeyMultibase": key.secret_multibase}
-    try:
-        _write_private(out_file, (json.dumps(record, indent=2) + "\n").encode(), force=force)
-    except FileExistsError:
-        raise _fail(f"{out_file} exists: not overwritten (use --force to replace it)") from None
-    except OSError as exc:
-        raise _fail(f"cannot write {out_file}: {exc.strerror or exc}") from None
+    _write_private(out_file, (json.dumps(record, indent=2) + "\n").encode(), force=force)
     out.print(f"publicKeyMultibase: {key.public_multibase}", soft_wrap=True)
     out.print(f"verificationMethod: {key.verification_method}", soft_wrap=True)
     console.print(f"secret key written to {out_file} (mode 600); add the key to "
@@ -207,11 +231,8 @@ def sign(
     from rareflow.vc import eddsa_jcs, sign_credential
 
     when = _created(created)
-    try:
-        doc = _read_json(in_file, "certificate")
-        key = _load_key(key_file)
-    except RareflowError as exc:
-        raise _fail(exc.message, exc.exit_code) from None
+    doc = _read_json(in_file, "certificate")
+    key = _load_key(key_file)
     existing = eddsa_jcs.proofs(doc)
     if any(isinstance(p, dict) and p.get("verificationMethod") == key.verification_method
            for p in existing):
@@ -219,16 +240,13 @@ def sign(
                     EXIT_INVALID)
     try:
         signed = sign_credential(doc, key, when)
-    except (ValueError, TypeError) as exc:
-        raise _fail(f"cannot sign {in_file}: {exc}") from None
+    except (ValueError, TypeError) as exc:  # e.g. a number JCS cannot canonicalise: exit 2
+        raise RareflowError(f"cannot sign {in_file}: {exc}", file=str(in_file)) from None
     text = json.dumps(signed, indent=2, ensure_ascii=False) + "\n"
     if out_file is None:
         typer.echo(text, nl=False)
         return
-    try:
-        _write_public(out_file, text)
-    except OSError as exc:
-        raise _fail(f"cannot write {out_file}: {exc.strerror or exc}") from None
+    _write_public(out_file, text)
     console.print(f"proof {len(existing) + 1} added by {key.verification_method} "
                   f"-> {out_file}", soft_wrap=True)
 
@@ -317,19 +335,16 @@ def verify(
         day = date.fromisoformat(on_date) if on_date else datetime.now(UTC).date()
     except ValueError:
         raise typer.BadParameter("a date YYYY-MM-DD", param_hint="--date") from None
-    try:
-        doc = _read_json(file, "certificate")
-        key_rows = (_read_table(keys, ("key_id", "controller", "public_key_multibase"))
-                    if keys else None)
-        rev_rows = _read_table(revocations, ("certificate_id", "date")) if revocations else None
-        lists = {}
-        for p in status_list or ():
-            cred = _read_json(p, "status list credential")
-            lists[str(cred.get("id"))] = cred
-        result = verify_certificate(doc, key_rows, rev_rows, on_date=day,
-                                    status_lists=lists or None)
-    except RareflowError as exc:
-        raise _fail(exc.message, EXIT_UNREADABLE) from None
+    doc = _read_json(file, "certificate")  # each reader: UnreadableFileError, exit 2
+    key_rows = (_read_table(keys, ("key_id", "controller", "public_key_multibase"))
+                if keys else None)
+    rev_rows = _read_table(revocations, ("certificate_id", "date")) if revocations else None
+    lists = {}
+    for p in status_list or ():
+        cred = _read_json(p, "status list credential")
+        lists[str(cred.get("id"))] = cred
+    result = verify_certificate(doc, key_rows, rev_rows, on_date=day,
+                                status_lists=lists or None)
     status, code = _status(result, trust_did_key)
     if as_json:
         data = {"file": str(file), **result.to_dict(), "valid": status == "valid",

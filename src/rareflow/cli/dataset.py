@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rareflow.cli import console as cli_console
-from rareflow.errors import RareflowError
-from rareflow.store.loader import IngestReport
+from rareflow.ingest import IngestReport
+from rareflow.settings import Settings
 from rareflow.workspace import Workspace
 
 # literal consoles: values from the data are never read as markup (see cli/console.py)
@@ -51,9 +51,12 @@ def count_rejects(rejects: pd.DataFrame | None) -> int:
     return int((~rejects["level"].astype(str).str.lower().isin(NOT_REJECTS)).sum())
 
 
-def fail(exc: RareflowError) -> typer.Exit:
-    cli_console.error(exc.message)
-    return typer.Exit(exc.exit_code)
+def open_workspace(settings: Settings, path: Path | None) -> Workspace:
+    """A workspace on the store at `path` (None: in memory), in the settings' engine (a
+    store file another process holds is waited for `settings.lock_wait` seconds), with the
+    settings' policy (read first: a bad policy opens no store)."""
+    policy = settings.load_policy()
+    return Workspace(settings.open_store(path), policy, settings)
 
 
 def show_ingest(report: IngestReport, rejects_preview: int = 20,
@@ -92,7 +95,7 @@ def show_ingest(report: IngestReport, rejects_preview: int = 20,
 
 
 def _ingest(ws: Workspace, directory: Path, replace: bool = False) -> IngestReport:
-    from rareflow.store.loader import ingest
+    from rareflow.ingest import ingest
 
     with steps(17, "reading") as advance:
         return ingest(ws.store, directory, progress=advance, replace=replace)
@@ -106,11 +109,8 @@ def validate(
     Every row that breaks the contract is listed with its file, line, column and reason;
     warnings (a row kept, a header remark, an empty table) are listed too but do not count.
     Exit status: 0 clean, 1 rejects found, 2 a file or folder could not be read."""
-    try:
-        ws = Workspace.open(None)
-        report = _ingest(ws, directory)
-    except RareflowError as exc:
-        raise fail(exc) from exc
+    ws = open_workspace(Settings.load(), None)  # in memory: nothing is kept
+    report = _ingest(ws, directory)
     show_ingest(report)
     if report.rejected or report.n_reject_rows:
         n = max(report.rejected, report.n_reject_rows)
@@ -123,7 +123,7 @@ def validate(
 def ingest_cmd(
     directory: Path = typer.Argument(..., help="Dataset folder (one file per table)."),
     db: Path | None = typer.Option(None, "--db", help="DuckDB file to load into "
-                                   "\\[default: DIR/rareflow.duckdb]."),
+                                   "\\[default: $RAREFLOW_DB, else DIR/rareflow.duckdb]."),
     replace: bool = typer.Option(False, "--replace", help="A row whose key is already "
                                  "stored with other content replaces the stored row (kept, "
                                  "with its provenance, in replaced_TABLE)."),
@@ -133,13 +133,12 @@ def ingest_cmd(
     Running it twice changes nothing; a second folder (say, next month's rows) adds to the
     first. A row whose key is already stored with other content is set aside, unless
     --replace is given. One ingest is one transaction: all of the dataset or none of it.
-    Exit status: 0 clean, 1 rejects, 2 unreadable (nothing stored)."""
-    db = db or directory / "rareflow.duckdb"
-    try:
-        ws = Workspace.open(db)
-        report = _ingest(ws, directory, replace=replace)
-    except RareflowError as exc:
-        raise fail(exc) from exc
+    Exit status: 0 clean, 1 rejects, 2 unreadable (nothing stored), 3 the store is in use by
+    another process."""
+    settings = Settings.load(db=db)
+    db = settings.db or directory / "rareflow.duckdb"
+    ws = open_workspace(settings, db)
+    report = _ingest(ws, directory, replace=replace)
     show_ingest(report)
     n_replaced = sum(t.replaced for t in report.tables.values())
     rows = sum(t.loaded for t in report.tables.values())
@@ -150,18 +149,22 @@ def ingest_cmd(
         raise typer.Exit(EXIT_REJECTS)
 
 
-def run_analyze(directory: Path, out_dir: Path, db: Path | None,
-                policy: Path | None, replace: bool = False) -> tuple[dict[str, Path], int]:
+def run_analyze(directory: Path, out_dir: Path, settings: Settings,
+                replace: bool = False) -> tuple[dict[str, Path], int]:
     """Ingest, analyse, write every output; return the paths written and the number of rows
-    set aside (`count_rejects` of the store's rejects table, as written to rejects.csv)."""
+    set aside (`count_rejects` of the store's rejects table, as written to rejects.csv).
+    The store: `settings.db`, else DIR/rareflow.duckdb; the policy: `settings.policy`."""
     from rareflow.outputs.writer import write_outputs
 
-    ws = Workspace.open(db or directory / "rareflow.duckdb", policy=policy)
-    report = _ingest(ws, directory, replace=replace)
-    with steps(4, "analysing") as advance:
-        result = ws.analyze(progress=advance)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    paths = write_outputs(result, out_dir, dataset=str(directory), generated_at=stamp)
+    ws = open_workspace(settings, settings.db or directory / "rareflow.duckdb")
+    try:
+        report = _ingest(ws, directory, replace=replace)
+        with steps(4, "analysing") as advance:
+            result = ws.analyze(progress=advance)
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        paths = write_outputs(result, out_dir, dataset=str(directory), generated_at=stamp)
+    finally:
+        ws.close()
     counts: dict[str, int] = {}
     for f in result.findings:
         counts[f.severity] = counts.get(f.severity, 0) + 1
@@ -171,7 +174,6 @@ def run_analyze(directory: Path, out_dir: Path, db: Path | None,
               f"{len(result.findings)} findings "
               f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'none'})")
     _print_self_check(result.checks)
-    ws.close()
     return paths, n_rej
 
 
@@ -199,9 +201,9 @@ def analyze(
     directory: Path = typer.Argument(..., help="Dataset folder (one file per table)."),
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for the outputs."),
     db: Path | None = typer.Option(None, "--db", help="DuckDB file \\[default: "
-                                   "DIR/rareflow.duckdb]."),
-    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML \\[default: the "
-                                       "one rareflow ships]."),
+                                   "$RAREFLOW_DB, else DIR/rareflow.duckdb]."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML \\[default: "
+                                       "$RAREFLOW_POLICY, else the one rareflow ships]."),
     replace: bool = typer.Option(False, "--replace", help="As for ingest: a row whose key "
                                  "is already stored with other content replaces the stored "
                                  "row (kept, with its provenance, in replaced_TABLE)."),
@@ -215,11 +217,9 @@ def analyze(
     aside (see rejects.csv; warnings do not count); 2 a file, folder or setting could not
     be read, or OUT is not a folder that can be written (checked before any work); 3 the
     store is in use by another process. Findings never change the exit status."""
+    settings = Settings.load(db=db, policy=policy)
     cli_console.check_out_dir(out_dir)
-    try:
-        paths, n_rej = run_analyze(directory, out_dir, db, policy, replace)
-    except RareflowError as exc:
-        raise fail(exc) from exc
+    paths, n_rej = run_analyze(directory, out_dir, settings, replace)
     out.print(f"report: {paths['report.html']}")
     if n_rej:
         out.print(f"{n_rej} row(s) set aside: see {paths['rejects.csv']}", style="yellow")
@@ -246,12 +246,10 @@ def demo(
     refuse_non_empty(out_dir, force, "rareflow demo --out", (out_dir / "data", seed, "demo"))
     if force:
         clear_demo(out_dir)
+    settings = Settings.load(db=out_dir / "rareflow.duckdb")
     data = out_dir / "data"
     generate(data, seed=seed, scenario="demo")
-    try:
-        paths, n_rej = run_analyze(data, out_dir / "out", out_dir / "rareflow.duckdb", None)
-    except RareflowError as exc:
-        raise fail(exc) from exc
+    paths, n_rej = run_analyze(data, out_dir / "out", settings)
     out.print(f"report: {paths['report.html'].resolve()}")
     if n_rej:
         out.print(f"{n_rej} row(s) of the demo world set aside: see {paths['rejects.csv']}")

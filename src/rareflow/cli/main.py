@@ -1,4 +1,8 @@
-"""The `rareflow` command: one Typer app; each area registers its commands from its module."""
+"""The `rareflow` command: one Typer app; each area registers its commands from its module.
+
+Every command runs inside one error mapping (`cli/errors.py`, the root group's `invoke`):
+commands raise, the mapping prints one line and exits with the documented status
+(docs/commands/exit-codes.md)."""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ import importlib
 
 import typer
 
+from rareflow.cli.errors import RareflowGroup
+
 app = typer.Typer(
     name="rareflow",
+    cls=RareflowGroup,
     help=(
         "Export-control flow management for rare earths: read a dataset of shipments, "
         "licences, end-user certificates and full-chain flows, and find where the material "
-        "went, which books do not close, and which certificates or licences were broken."
+        "went, which books do not close, and which certificates or licences were broken. "
+        "Settings: command options, else RAREFLOW_* environment variables; exit statuses: "
+        "docs/commands/exit-codes.md."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -27,6 +36,7 @@ COMMAND_MODULES = (
     "rareflow.cli.certificates",  # keys, certificate
     "rareflow.cli.assess",  # assess
     "rareflow.cli.trace",  # trace
+    "rareflow.cli.rules",  # rules
 )
 
 for _name in COMMAND_MODULES:

@@ -16,7 +16,6 @@ from rich.text import Text
 from rareflow import safejson
 from rareflow.analyses.reconcile import Reconciliation, ReconciliationInputError, reconcile
 from rareflow.cli import console as cli_console
-from rareflow.cli.dataset import fail
 from rareflow.errors import UnreadableFileError
 
 out = cli_console.out
@@ -155,15 +154,12 @@ def reconcile_cmd(
     """
     if not 0 < alpha < 1:
         raise typer.BadParameter("must be between 0 and 1 (exclusive)", param_hint="--alpha")
+    doc = load_problem(problem)
     try:
-        doc = load_problem(problem)
-        try:
-            res = reconcile(doc["A"], doc["measured"], doc["variance"], alpha=alpha,
-                            nodes=doc.get("nodes"), streams=doc.get("streams"))
-        except ReconciliationInputError as exc:
-            raise UnreadableFileError(str(problem), str(exc)) from exc
-    except UnreadableFileError as exc:
-        raise fail(exc) from exc
+        res = reconcile(doc["A"], doc["measured"], doc["variance"], alpha=alpha,
+                        nodes=doc.get("nodes"), streams=doc.get("streams"))
+    except ReconciliationInputError as exc:  # a problem the file states badly: exit 2
+        raise UnreadableFileError(str(problem), str(exc)) from exc
     if fmt is Format.json:
         typer.echo(json.dumps(res.to_json(), indent=1))
     else:

@@ -9,9 +9,9 @@ import typer
 from rich.text import Text
 
 from rareflow.cli import console as cli_console
+from rareflow.errors import OutputError
 
 out = cli_console.out
-EXIT_NOT_EMPTY = 2
 STORE_FILES = ("rareflow.duckdb", "rareflow.duckdb.wal")
 
 
@@ -30,19 +30,17 @@ def same_world(world: Path, seed: int, scenario: str) -> bool:
 
 def refuse_non_empty(folder: Path, force: bool, command: str,
                      world: tuple[Path, int, str] | None = None) -> None:
-    """Stop (exit 2) when `folder` exists and holds anything, unless `force` or it holds
-    the very world about to be written (`world` = its folder, seed, scenario): a second
-    world written over another mixes them."""
+    """Stop (OutputError, exit 2) when `folder` exists and holds anything, unless `force`
+    or it holds the very world about to be written (`world` = its folder, seed, scenario):
+    a second world written over another mixes them."""
     if force or not folder.exists() or (world is not None and same_world(*world)):
         return
     if not folder.is_dir():
-        cli_console.error(f"{folder} exists and is not a folder")
-        raise typer.Exit(EXIT_NOT_EMPTY)
+        raise OutputError(f"{folder} exists and is not a folder", file=str(folder))
     if any(folder.iterdir()):
-        cli_console.error(f"{folder} is not empty: writing a world there would mix it with "
+        raise OutputError(f"{folder} is not empty: writing a world there would mix it with "
                           f"what is there; choose an empty folder, or add --force to "
-                          f"replace it ({command} {folder} --force)")
-        raise typer.Exit(EXIT_NOT_EMPTY)
+                          f"replace it ({command} {folder} --force)", file=str(folder))
 
 
 def clear_world(folder: Path) -> None:

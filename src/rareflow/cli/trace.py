@@ -11,7 +11,6 @@ from rich.text import Text
 from rich.tree import Tree
 
 from rareflow.cli import console as cli_console
-from rareflow.errors import RareflowError
 
 console = cli_console.err
 out = cli_console.out
@@ -61,10 +60,10 @@ def trace_cmd(
     DuckDB file (DB.trace.npz, DB.trace.arrow) and rebuilt only when the data changed.
     Exit status: 0 traced, 1 unknown id, 2 no store or unreadable data, 3 the store is in
     use by another process."""
-    from rareflow.cli.dataset import _ingest, fail
+    from rareflow.cli.dataset import _ingest, open_workspace
     from rareflow.outputs.trace_view import render_tree, summary_lines
+    from rareflow.settings import Settings
     from rareflow.trace import trace_store
-    from rareflow.workspace import Workspace
 
     if fmt not in ("text", "json"):
         raise typer.BadParameter("text or json", param_hint="--format")
@@ -77,16 +76,13 @@ def trace_cmd(
                           "pass --data DIR")
         raise typer.Exit(2)
     path = db or data / "rareflow.duckdb"  # type: ignore[operator]
+    ws = open_workspace(Settings.load(), path)  # errors: mapped once, cli/errors.py
     try:
-        ws = Workspace.open(path)
-        try:
-            if data is not None:
-                _ingest(ws, data)
-            result = trace_store(ws.store, record_id, direction, depth, max_nodes, findings)
-        finally:
-            ws.close()
-    except RareflowError as exc:
-        raise fail(exc) from exc
+        if data is not None:
+            _ingest(ws, data)
+        result = trace_store(ws.store, record_id, direction, depth, max_nodes, findings)
+    finally:
+        ws.close()
     if fmt == "json":
         typer.echo(result.to_json())
         return

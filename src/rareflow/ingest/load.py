@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from rareflow.contract import TableSpec, ingest_order, load_contract
 from rareflow.errors import DatasetError, RareflowError
+from rareflow.ingest.derived import derive
 from rareflow.ingest.epcis import read_dataset_epcis
 from rareflow.ingest.reference import load_reference
 from rareflow.ingest.report import PREVIEW, IngestReport, TableReport
@@ -267,6 +268,7 @@ def _ingest(store: Store, files: DatasetFiles, report: IngestReport, present: se
         rows = [{k: v for k, v in r.items() if k != "_read"} for r in pre]
         report.new_rejects += _record_rejects(store, rejects, rows, run)
     _run_rejects(store, report, run)
+    derive(store)
 
 
 def _run_rejects(store: Store, report: IngestReport, run: list[ir.Table]) -> None:

@@ -8,6 +8,7 @@ import orjson
 import pandas as pd
 
 from rareflow.findings import FINDING_COLUMNS, Finding
+from rareflow.store.deferred import Deferred
 
 BALANCE_COLUMNS = ["party_id", "period", "received_kg", "produced_kg", "sent_kg", "used_kg",
                    "scrap_kg", "stock_change_kg", "unaccounted_kg", "unaccounted_sd_kg",
@@ -34,8 +35,14 @@ def read_findings(path: Path) -> list[Finding]:
     return [Finding(**orjson.loads(line)) for line in path.read_bytes().splitlines() if line]
 
 
-def write_frame(df: pd.DataFrame | None, columns: list[str], path: Path) -> None:
-    """A CSV with the contract's columns first (empty with a header when not computed)."""
+def write_frame(df: pd.DataFrame | Deferred | None, columns: list[str], path: Path) -> None:
+    """A CSV with the contract's columns first (empty with a header when not computed). A
+    result kept in the engine is written by the engine."""
+    if isinstance(df, Deferred):
+        if df.columns[:len(columns)] == list(columns):
+            df.to_csv(path)
+            return
+        df = df.frame()
     if df is None:
         df = pd.DataFrame(columns=columns)
     extra = [c for c in df.columns if c not in columns]

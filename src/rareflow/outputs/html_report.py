@@ -19,6 +19,7 @@ from rareflow.workspace import AnalysisResult
 COLOURS = {"verified_use": "#2e7d32", "in_stock": "#1565c0", "reexported": "#ef6c00",
            "prohibited_use": "#c62828", "unaccounted": "#6d4c41"}
 MAX_REJECTS = 200
+MAX_LEDGER = 200  # ledger rows in the page (all in licence_ledger.csv)
 
 
 def e(value: object) -> str:
@@ -258,12 +259,22 @@ def _ledger(r: AnalysisResult) -> str:
     led = r.licence_ledger
     if led is None or led.empty:
         return "<p>No licences in the dataset.</p>"
+    over = led.expr.status != "within"
+    n_over = led.count_where(over)
+    shown = led.where(over, MAX_LEDGER) if n_over else led.head(MAX_LEDGER)
+    what = (f"{n_over:,} of {led.rows:,} shipments drawn on licences go beyond the licensed "
+            "quantity; " + (f"the first {MAX_LEDGER} are shown" if n_over > MAX_LEDGER
+                            else "all are shown")
+            if n_over else
+            f"no shipment goes beyond its licence; the first {min(led.rows, MAX_LEDGER)} of "
+            f"{led.rows:,} rows are shown")
+    note = f"<p class=note>{what}; every row in licence_ledger.csv.</p>"
     cols = {"licence_id": "licence", "declaration_id": "declaration", "date": "date",
             "kg": "goods", "cumulative_kg": "cumulative", "max_kg": "licensed",
             "remaining_kg": "left", "status": "status"}
     fmt = {c: kg for c in ("kg", "cumulative_kg", "max_kg", "remaining_kg")}
     fmt["date"] = lambda d: str(d)[:10]
-    return _table(led, cols, fmt)
+    return note + _table(shown, cols, fmt)
 
 
 def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:

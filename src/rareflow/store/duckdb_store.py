@@ -140,6 +140,12 @@ class DuckDBStore(Store):
             raise
         self.raw.execute("COMMIT")
 
+    def keep(self, name: str, expr: ir.Table) -> ir.Table:
+        """A temporary view (gone with the connection; never written to the store file)."""
+        self.raw.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS "
+                         f"{self.con.compile(expr)}")
+        return self.con.table(name)
+
     def excerpt_rejects(self, name: str) -> ir.Table:
         from rareflow.readers.excerpt import REASON_CHARS, excerpt_sql
 
@@ -227,7 +233,9 @@ def connect(path: Path | None, *, lock_wait: float | None = None) -> ibis.BaseBa
         except Exception as exc:  # duckdb.IOException, wrapped or not by ibis
             busy, pid = _lock_holder(exc)
             if not busy:
-                raise
+                if not Path(path).parent.is_dir():
+                    raise UnreadableFileError(str(path), "its folder does not exist") from None
+                raise UnreadableFileError(str(path), _why(exc)) from None
             waited = time.monotonic() - started
             if waited >= wait:
                 raise StoreBusyError(str(path), pid, round(wait, 3)) from None

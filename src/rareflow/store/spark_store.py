@@ -44,6 +44,20 @@ class SparkStore(Store):
         df.createOrReplaceTempView(name)
         return self.con.table(name)
 
+    def write_csv(self, expr: ir.Table, path: Path) -> None:
+        """One CSV file: Spark writes one part into a folder beside it, moved into place."""
+        import shutil
+
+        parts = path.with_name(path.name + ".parts")
+        df = self.session.sql(self.con.compile(expr))
+        df.coalesce(1).write.mode("overwrite").option("header", True).csv(str(parts))
+        shutil.move(str(next(parts.glob("part-*.csv"))), path)
+        shutil.rmtree(parts, ignore_errors=True)
+
+    def keep(self, name: str, expr: ir.Table) -> ir.Table:
+        """Cached once on the cluster: each later job reads the cache."""
+        return self.materialize(name, expr, temp=True)
+
     def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
         # rows, not pandas: pandas 3 turns a missing string into NaN, which Spark then
         # stores as the text "NaN" instead of a null

@@ -13,10 +13,14 @@ from rareflow.store.base import Store
 REFERENCE = {"uses": "ref_uses", "products": "ref_products"}
 
 
-def all_table(store: Store, name: str) -> ir.Table | None:
+def all_table(store: Store, name: str, present: set[str] | None = None) -> ir.Table | None:
     """A reference table with the project's defaults under the dataset's own rows
-    (`products`, `uses`); any other table as stored."""
-    own = store.table_or_none(name)
+    (`products`, `uses`); any other table as stored. `present`: the store's table names, when
+    the caller has listed them already (one catalog query for many tables)."""
+    if present is None:
+        own = store.table_or_none(name)
+    else:
+        own = store.table(name) if name in present else None
     ref_name = REFERENCE.get(name)
     if ref_name is None:
         return own

@@ -10,7 +10,11 @@ import ibis
 import ibis.expr.types as ir
 
 from rareflow.analyses.certificate_documents import proof_findings, reuse_findings
-from rareflow.analyses.certificate_use import certificate_drawdown, certificate_parties
+from rareflow.analyses.certificate_use import (
+    certificate_drawdown,
+    certificate_parties,
+    certificate_rows,
+)
 from rareflow.analyses.detector import Detector, of_rule
 from rareflow.analyses.model import FlowModel
 from rareflow.analyses.responsibility import ResponsibilitySettings
@@ -32,11 +36,8 @@ def revoked_presented(t: Tables) -> ir.Table | None:
                              r_reason=t.revocations.reason)
     j = dd.inner_join(r, "certificate_id")
     x = j.filter(j._day >= j.r_date)
-    return finding_rows(
-        x, rule=ibis.literal(FORGED), severity=ibis.literal("high"),
-        subject_type=ibis.literal("certificate"), subject_id=x.certificate_id,
-        period=x._period, kg=x.net_kg,
-        evidence=ibis.array([x.certificate_id, x.declaration_id]),
+    return certificate_rows(
+        x, FORGED, "high", x.net_kg,
         message=ibis.literal("Certificate ").concat(
             x.certificate_id, " was revoked on ", x.r_date.cast("string"), " (",
             x.r_reason.fill_null("no reason given"), ") but presented for shipment ",

@@ -8,11 +8,11 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from rareflow.analyses.certificate_use import certificate_drawdown
+from rareflow.analyses.certificate_use import certificate_drawdown, certificate_rows
 from rareflow.analyses.detector import Detector, of_rule
 from rareflow.analyses.model import FlowModel
 from rareflow.analyses.responsibility import ResponsibilitySettings
-from rareflow.analyses.tables import Tables, finding_rows, fmt_kg, period_of
+from rareflow.analyses.tables import Tables, fmt_kg, period_of
 from rareflow.findings import Finding
 
 NAME = "certificate_violated"
@@ -32,32 +32,23 @@ def drawdown_violations(t: Tables) -> ir.Table | None:
     parts = []
     over = dd.mutate(_excess=ibis.least(dd.net_kg, dd.c_cum_kg - dd.c_max_kg))
     x = over.filter(over._excess > 0)
-    parts.append(finding_rows(
-        x, rule=ibis.literal(VIOLATED), severity=ibis.literal("high"),
-        subject_type=ibis.literal("certificate"), subject_id=x.certificate_id,
-        period=x._period, kg=x._excess, share=x._excess / x.c_max_kg,
-        evidence=ibis.array([x.certificate_id, x.declaration_id]),
+    parts.append(certificate_rows(
+        x, VIOLATED, "high", x._excess, share=x._excess / x.c_max_kg,
         message=ibis.literal("Certificate ").concat(
             x.certificate_id, " overdrawn by shipment ", x.declaration_id, ": cumulative ",
             fmt_kg(x.c_cum_kg), " of ", x.product, " against the certified ",
             fmt_kg(x.c_max_kg), "; ", fmt_kg(x._excess), " beyond it.")))
     x = dd.filter(dd.c_max_kg.isnull())
-    parts.append(finding_rows(
-        x, rule=ibis.literal(VIOLATED), severity=ibis.literal("medium"),
-        subject_type=ibis.literal("certificate"), subject_id=x.certificate_id,
-        period=x._period, kg=x.net_kg,
-        evidence=ibis.array([x.certificate_id, x.declaration_id]),
+    parts.append(certificate_rows(
+        x, VIOLATED, "medium", x.net_kg,
         message=ibis.literal("Shipment ").concat(
             x.declaration_id, " of ", x.product, " draws on certificate ", x.certificate_id,
             ", which does not cover that product.")))
     until = dd.c_valid_until.substr(0, 10).try_cast("date")
     since = dd.c_valid_from.substr(0, 10).try_cast("date")
     x = dd.filter((dd._day > until) | (dd._day < since))
-    parts.append(finding_rows(
-        x, rule=ibis.literal(VIOLATED), severity=ibis.literal("high"),
-        subject_type=ibis.literal("certificate"), subject_id=x.certificate_id,
-        period=x._period, kg=x.net_kg,
-        evidence=ibis.array([x.certificate_id, x.declaration_id]),
+    parts.append(certificate_rows(
+        x, VIOLATED, "high", x.net_kg,
         message=ibis.literal("Shipment ").concat(
             x.declaration_id, " on ", x._day.cast("string"), " draws on certificate ",
             x.certificate_id, " outside its validity (",

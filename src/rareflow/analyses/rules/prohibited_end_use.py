@@ -81,10 +81,8 @@ def build(m: FlowModel) -> list[Finding]:
         o = m.t.observations
         tear = m.pull(o.filter(o.kind == "teardown"))
         if len(tear):
-            fl = m.frame(m.t.flows, "flow_id", "source_ref")
-            tr = m.frame(m.t.transformations, "transformation_id", "input_ref")
-            decl = m.pull(ship.select("declaration_id", "certificate_id"))
-            out += teardown_trace(tear, fl, tr, decl)
+            out += teardown_trace(tear, *m.lot_chains(
+                [r for r in tear.ref if isinstance(r, str)]))
     return out
 
 
