@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rareflow.analyses.network_test import OUTSIDE, period_tests
+from rareflow.analyses.balance_network import OUTSIDE, period_tests
 from rareflow.workspace import Workspace
 from rareflow.world import generate
 

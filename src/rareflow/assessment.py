@@ -42,18 +42,26 @@ def build_context(model: FlowModel, findings: list[Finding],
     products = table(t.products, "product", "kind", "unit", "re_kg_per_unit",
                      "heavy_re_kg_per_unit", "hs_code")
 
+    # only the parties and certificates the applications name reach Python
+    apps = t.applications
+    users = (apps.end_user_id if apps is not None and "end_user_id" in apps.columns
+             else None)
+    certs = (apps.certificate_id if apps is not None and "certificate_id" in apps.columns
+             else None)
     ship = model.shipments
+    ship = ship.filter(ship.consignee_id.isin(users)) if users is not None else ship.limit(0)
     parts = [model.pull(ship.select(party_id=ship.consignee_id, date=ship.date.cast("date"),
                                     kg=ship.content_kg.cast("float64"),
                                     ref=ship.declaration_id))]
     f = model.flows
     if f is not None:
-        f = f.filter(f.to_id.notnull())
+        f = f.filter(f.to_id.isin(users)) if users is not None else f.limit(0)
         parts.append(model.pull(f.select(party_id=f.to_id, date=f.date.cast("date"),
                                          kg=f.content_kg.cast("float64"), ref=f.flow_id)))
     receipts = pd.concat(parts, ignore_index=True)
 
-    s = t.shipments.filter(t.shipments.certificate_id.notnull())
+    s = t.shipments
+    s = s.filter(s.certificate_id.isin(certs)) if certs is not None else s.limit(0)
     draws = model.pull(s.select("certificate_id", "declaration_id", date=s.date.cast("date"),
                                 product=s.product, net_kg=s.net_kg.cast("float64")))
     return AssessContext(findings=list(findings), certificates=certificates, keys=keys,

@@ -36,12 +36,21 @@ def control_intervals(policy: Policy) -> ir.Table:
 def mark_controlled(content: ir.Table, policy: Policy, *, key: str = "declaration_id",
                     date_col: str = "date") -> ir.Table:
     """`content` (with `product`, `heavy_kg`, a date and a unique `key`) plus `controlled`
-    and `control_id` (the first control in force that covers the row)."""
+    and `control_id` (the first control in force that covers the row).
+
+    Whether a control covers a row depends only on its product, its day and whether it holds
+    heavy rare earths: the interval test runs on those distinct combinations (products x
+    days: thousands), and the rows get the answer through one equality join (millions of
+    rows never meet the range join)."""
     iv = control_intervals(policy)
-    d = content[date_col].cast("date")
-    j = content.inner_join(iv, [content.product == iv.product, d >= iv.start, d < iv.end])
-    j = j.filter(~j.heavy_only | (j.heavy_kg > 0))
-    hits = j.group_by(_hit=j[key]).aggregate(control_id=j.control_id.min())
-    out = content.left_join(hits, content[key] == hits._hit)
+    c = content.mutate(_day=content[date_col].cast("date"),
+                       _heavy=content.heavy_kg.fill_null(0) > 0)
+    combos = c.select(_p=c["product"], _d=c._day, _h=c._heavy).distinct()
+    j = combos.inner_join(iv, [combos._p == iv["product"], combos._d >= iv.start,
+                               combos._d < iv.end])
+    j = j.filter(~j.heavy_only | j._h)
+    hits = j.group_by(["_p", "_d", "_h"]).aggregate(control_id=j.control_id.min())
+    out = c.left_join(hits, [c["product"] == hits._p, c._day == hits._d,
+                             c._heavy == hits._h])
     return out.select(content, controlled=hits.control_id.notnull(),
                       control_id=hits.control_id)

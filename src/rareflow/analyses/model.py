@@ -23,6 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from rareflow.analyses.balance_network import balance_streams, period_tests
 from rareflow.analyses.balances import BalanceSettings, party_balances
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_account import (
@@ -33,7 +34,6 @@ from rareflow.analyses.flow_account import (
     release_sources,
 )
 from rareflow.analyses.flow_content import flow_content
-from rareflow.analyses.network_test import balance_streams, period_tests
 from rareflow.analyses.ownership import affiliates
 from rareflow.analyses.responsibility import (
     Act,
@@ -114,6 +114,11 @@ class FlowModel:
     def _keep(self, stem: str, expr: ir.Table) -> ir.Table:
         """`expr` as a named table of the store (a view on DuckDB, a cache on Spark)."""
         return self.store.keep(self.store.temp_name(stem), expr)
+
+    def computed(self, stem: str, expr: ir.Table) -> ir.Table:
+        """A small intermediate result (e.g. the shipments that breach something) computed
+        once in the engine and read by several parts of one detector."""
+        return self.store.materialize(self.store.temp_name(stem), expr, temp=True)
 
     # --- the engine-side model -------------------------------------------------------------
     @cached_property
