@@ -142,6 +142,7 @@ class DuckDBStore(Store):
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table:
         """A temporary view (gone with the connection; never written to the store file)."""
+        self.con._run_pre_execute_hooks(expr)  # register the memtables the SQL names
         self.raw.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS "
                          f"{self.con.compile(expr)}")
         return self.con.table(name)

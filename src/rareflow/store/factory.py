@@ -23,5 +23,7 @@ def open_store(path: str | Path | None = None, *, engine: str = "duckdb",
     if engine == "spark":
         from rareflow.store.spark_store import SparkStore
 
+        if path is not None:
+            options.setdefault("warehouse", path)  # the Spark tables' folder
         return SparkStore(**options)
     raise ValueError(f"unknown engine {engine!r} (duckdb or spark)")

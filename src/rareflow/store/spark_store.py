@@ -40,6 +40,7 @@ class SparkStore(Store):
     def materialize(self, name: str, expr: ir.Table, *, temp: bool = False) -> ir.Table:
         if not temp:
             return self.con.create_table(name, expr, overwrite=True)
+        self.con._run_pre_execute_hooks(expr)  # register the memtables the SQL names
         df = self.session.sql(self.con.compile(expr)).cache()
         df.createOrReplaceTempView(name)
         return self.con.table(name)
@@ -49,6 +50,7 @@ class SparkStore(Store):
         import shutil
 
         parts = path.with_name(path.name + ".parts")
+        self.con._run_pre_execute_hooks(expr)
         df = self.session.sql(self.con.compile(expr))
         df.coalesce(1).write.mode("overwrite").option("header", True).csv(str(parts))
         shutil.move(str(next(parts.glob("part-*.csv"))), path)
