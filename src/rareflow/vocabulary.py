@@ -71,11 +71,6 @@ def binds_against(commitments: set[str], country: str | None) -> bool:
     return bool(country) and f"no_transfer:{country}" in commitments
 
 
-def forbids_reexport(text: object) -> bool:
-    """Whether a commitments/conditions cell forbids every transfer abroad."""
-    return bool(terms(text) & set(REEXPORT_TERMS))
-
-
 def forbids_transfer(commitments: Iterable[str]) -> bool:
     """`no_reexport` (every transfer abroad) or a named `no_transfer:XX`: the contract's
     no-transfer element (§7)."""

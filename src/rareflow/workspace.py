@@ -13,7 +13,6 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from rareflow.analyses.balances import BalanceSettings
-from rareflow.analyses.content import shipment_content
 from rareflow.analyses.licences import licence_ledger
 from rareflow.analyses.model import FlowModel
 from rareflow.analyses.registry import RULES
@@ -92,10 +91,9 @@ class Workspace:
                                          "level"])
         return self.store.to_pandas(t.order_by(["file", "line", "column"]))
 
-    def exports(self) -> pd.DataFrame:
+    def exports(self, model: FlowModel | None = None) -> pd.DataFrame:
         """Rare-earth content exported, by destination, year and product."""
-        t = self.tables()
-        c = shipment_content(t.shipments, t.products)
+        c = (model or self.model()).shipments
         c = c.mutate(year=c.date.cast("date").year().cast("string"))
         agg = c.group_by(["destination", "year", "product"]).aggregate(
             net_kg=c.net_kg.sum(), re_kg=c.content_kg.sum(), heavy_re_kg=c.heavy_kg.sum(),
@@ -178,7 +176,7 @@ class Workspace:
             findings=findings,
             table_counts=self.table_counts(),
             rejects=self.rejects(),
-            exports=self.exports(),
+            exports=self.exports(m),
             licence_ledger=self._ledger(t),
             balances=m.balances,
             reconciliation=m.reconciliation,

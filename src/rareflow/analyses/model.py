@@ -98,9 +98,6 @@ class FlowModel:
             self._memo[key] = compute()
         return self._memo[key]  # type: ignore[return-value]
 
-    def has(self, *names: str) -> bool:
-        return all(getattr(self.t, n) is not None for n in names)
-
     def pull(self, expr: ir.Expr) -> pd.DataFrame:
         """A reduced result into Python."""
         return self.store.to_pandas(expr)
