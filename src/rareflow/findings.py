@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
+import ibis
 from pydantic import BaseModel, Field
 
 Severity = Literal["high", "medium", "low"]
@@ -36,6 +37,14 @@ FINDING_COLUMNS = (
     "evidence",
     "message",
 )
+
+
+# The same record as engine columns: what a detector's engine part selects (`finding_rows`).
+FINDING_SCHEMA = ibis.schema({
+    "rule": "string", "severity": "string", "subject_type": "string", "subject_id": "string",
+    "period": "string", "kg": "float64", "share": "float64", "evidence": "array<string>",
+    "message": "string",
+})
 
 
 class Finding(BaseModel):

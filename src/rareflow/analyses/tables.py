@@ -7,11 +7,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-FINDING_SCHEMA = ibis.schema({
-    "rule": "string", "severity": "string", "subject_type": "string", "subject_id": "string",
-    "period": "string", "kg": "float64", "share": "float64", "evidence": "array<string>",
-    "message": "string",
-})
+from rareflow.findings import FINDING_SCHEMA
 
 
 @dataclass
