@@ -2,32 +2,54 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+BASE := $(VENV)/.installed-base
+DEV := $(VENV)/.installed-dev
+# two workers; `loadgroup`: tests one by one, except the groups in tests/conftest.py (the
+# generated worlds, Spark) that stay on one worker each
+PYTEST := $(BIN)/pytest -q -n 2 --dist loadgroup
 
-.PHONY: demo test fuzz lint clean
+.PHONY: demo test test-all test-slow fuzz lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# What the demo needs: the package and its dependencies (no PySpark, no test tools).
+$(BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(BASE)
+
+# What the tests need besides: the dev extras (pytest, ruff, hypothesis, xdist, PySpark).
+$(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(BASE) $(DEV)
 
 # Set up, generate the demo world, analyse it, write the report.
-demo: $(STAMP)
+demo: $(BASE)
 	$(BIN)/rareflow demo --out demo
 
-# Set up with the dev extras and run the whole test suite.
-test: $(STAMP)
+# Set up with the dev extras, lint, and run the test suite but its `slow` tests (at most
+# 5 minutes on two cores).
+test: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(PYTEST) -m "not slow"
+
+# Everything: the `slow` tests too (the whole demo world on Spark), and the property tests
+# with more examples (RAREFLOW_HYPOTHESIS_PROFILE=all).
+test-all: $(DEV)
+	$(BIN)/ruff check src tests benchmarks
+	RAREFLOW_HYPOTHESIS_PROFILE=all $(PYTEST)
+
+# What `test-all` adds to `test` (for CI after `make test`; .ci/run with RAREFLOW_CI_ALL=1).
+test-slow: $(DEV)
+	$(PYTEST) -m slow
+	RAREFLOW_HYPOTHESIS_PROFILE=all $(PYTEST) tests/test_properties.py
 
 # Property tests (thousands of generated worlds, ~4-6 s each) and reader fuzzing at length.
-fuzz: $(STAMP)
+fuzz: $(DEV)
 	RAREFLOW_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py tests/test_fuzz_readers.py
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:

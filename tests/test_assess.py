@@ -14,6 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conftest import Built, copy_store
 from rareflow.analyses.assess import (
     OUTPUT_COLUMNS,
     REASON_DECISIONS,
@@ -26,7 +27,6 @@ from rareflow.cli.main import app
 from rareflow.outputs.decisions_report import decisions_section
 from rareflow.policy import default_policy
 from rareflow.workspace import Workspace
-from rareflow.world import generate
 from rareflow.world.certs import certificate, key_for, sign
 
 runner = CliRunner()
@@ -35,18 +35,15 @@ runner = CliRunner()
 # --- the demo world -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("assess") / "data"
-    generate(d, seed=7, scenario="demo")
-    return d
+def demo_dir(demo_world: Built) -> Path:
+    return demo_world.data  # generated once per test process (conftest), read-only
 
 
 @pytest.fixture(scope="module")
-def demo(demo_dir: Path) -> pd.DataFrame:
-    ws = Workspace.open(None)
+def demo(demo_world: Built, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    ws = Workspace.open(copy_store(demo_world.db, tmp_path_factory.mktemp("assess")))
     try:
-        ws.ingest(demo_dir)
-        result = ws.analyze()
+        result = demo_world.result  # analysed once per test process (conftest)
         model = ws.model()
         context = build_context(model, result.findings)
         decisions = assess(applications_frame(model), context, ws.policy)

@@ -1,5 +1,7 @@
 """Messy and hostile input (issue 9, points 1, 2, 3, 7, 9): every bad row a reject with its
-true file, line, column and reason, nothing outside the dataset read, nothing half stored."""
+true file, line, column and reason, nothing outside the dataset read, nothing half stored.
+A test on one table ingests the two required tables and that table of the contract's example
+(`conftest.example_subset`); whole-dataset and whole-analysis tests use all of it."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from conftest import EXAMPLE, append_rows
+from conftest import EXAMPLE, Built, append_rows, example_subset
 from rareflow.cli.main import app
 from rareflow.errors import RareflowError
 from rareflow.ingest import ingest
@@ -38,8 +40,9 @@ def balanced(report) -> None:
 
 # --- 1. numbers that are not finite, empty tables -----------------------------------------
 @pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-Infinity", "1e308", "1e400"])
-def test_non_finite_or_huge_mass_is_a_reject(ws: Workspace, example_dir: Path,
+def test_non_finite_or_huge_mass_is_a_reject(ws: Workspace, tmp_path: Path,
                                              value: str) -> None:
+    example_dir = example_subset(tmp_path / "example")
     append_rows(example_dir / "shipments.csv", SHIP.format(id="B-X", kg=value))
     report = ws.ingest(example_dir)
     r = rejects_of(ws)
@@ -52,7 +55,8 @@ def test_non_finite_or_huge_mass_is_a_reject(ws: Workspace, example_dir: Path,
     balanced(report)
 
 
-def test_nan_in_parquet_is_a_reject(ws: Workspace, example_dir: Path) -> None:
+def test_nan_in_parquet_is_a_reject(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "stocks")
     path = example_dir / "stocks.csv"
     t = pacsv.read_csv(path)
     qty = pa.array([float("nan"), float("inf"), 5.0])
@@ -107,11 +111,10 @@ def test_analyze_survives_nan_header_only_and_all_rejected(example_dir: Path,
     assert res.exit_code == 1
 
 
-def test_analyze_demo_world_with_header_only_shipments(tmp_path: Path) -> None:
-    from rareflow.world import generate
-
+def test_analyze_demo_world_with_header_only_shipments(tmp_path: Path,
+                                                       demo_world: Built) -> None:
     data = tmp_path / "world"
-    generate(data, seed=7, scenario="demo")
+    shutil.copytree(demo_world.data, data)
     ship = data / "shipments.csv"
     ship.write_text(ship.read_text().splitlines()[0] + "\n")
     res = _analyze(data, tmp_path, "world")
@@ -124,7 +127,8 @@ def _lines(path: Path) -> list[str]:
 
 
 def test_unclosed_quote_is_one_reject_at_its_true_line(ws: Workspace,
-                                                       example_dir: Path) -> None:
+                                                       tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     append_rows(example_dir / "shipments.csv",
                 SHIP.format(id="B-1", kg=10),
                 SHIP.format(id="B-2", kg=10).replace("EX-CN-01", '"EX-CN-01'),
@@ -138,7 +142,8 @@ def test_unclosed_quote_is_one_reject_at_its_true_line(ws: Workspace,
     balanced(report)
 
 
-def test_crlf_file_with_one_lf_row_appended(ws: Workspace, example_dir: Path) -> None:
+def test_crlf_file_with_one_lf_row_appended(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     path = example_dir / "shipments.csv"
     lines = _lines(path)
     path.write_bytes("\r\n".join(lines).encode() + b"\r\n"
@@ -150,7 +155,8 @@ def test_crlf_file_with_one_lf_row_appended(ws: Workspace, example_dir: Path) ->
     assert s.loc["B-LF", "_line"] == 4 and s.loc["B-LF", "certificate_id"] == "EX-EUC-01"
 
 
-def test_ten_megabyte_field_is_one_reject(ws: Workspace, example_dir: Path) -> None:
+def test_ten_megabyte_field_is_one_reject(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     append_rows(example_dir / "shipments.csv", SHIP.format(id="B-BIG", kg=5) + "X" * 10**7,
                 SHIP.format(id="B-AFTER", kg=5))
     report = ws.ingest(example_dir)
@@ -162,7 +168,8 @@ def test_ten_megabyte_field_is_one_reject(ws: Workspace, example_dir: Path) -> N
     balanced(report)
 
 
-def test_quoted_line_break_keeps_true_line_numbers(ws: Workspace, example_dir: Path) -> None:
+def test_quoted_line_break_keeps_true_line_numbers(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     append_rows(example_dir / "parties.csv", 'X-ML,"Two\nLines Ltd",IN,importer,,,,,,,',
                 "X-AFTER,After Ltd,IN,importer,,,,,,,")
     ws.ingest(example_dir)
@@ -171,7 +178,8 @@ def test_quoted_line_break_keeps_true_line_numbers(ws: Workspace, example_dir: P
     assert p.loc["X-ML", "name"] == "Two\nLines Ltd"
 
 
-def test_failing_file_stores_nothing_of_the_dataset(tmp_path: Path, example_dir: Path) -> None:
+def test_failing_file_stores_nothing_of_the_dataset(tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "stocks")
     (example_dir / "stocks.csv").unlink()
     (example_dir / "stocks.parquet").write_bytes(b"PAR1 this is not parquet")
     db = tmp_path / "s.duckdb"
@@ -189,7 +197,8 @@ def test_successful_ingest_says_all_was_stored(tmp_path: Path, example_dir: Path
     assert "all of" in res.output and "one transaction" in " ".join(res.output.split())
 
 
-def test_engine_message_is_whole(ws: Workspace, example_dir: Path) -> None:
+def test_engine_message_is_whole(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "stocks")
     (example_dir / "stocks.csv").unlink()
     (example_dir / "stocks.parquet").write_bytes(b"garbage\nsecond line of nothing")
     with pytest.raises(RareflowError) as err:
@@ -198,7 +207,8 @@ def test_engine_message_is_whole(ws: Workspace, example_dir: Path) -> None:
 
 
 # --- 3. nothing outside the folder; short escaped excerpts ---------------------------------
-def test_symlink_out_of_the_dataset_is_refused(tmp_path: Path, example_dir: Path) -> None:
+def test_symlink_out_of_the_dataset_is_refused(tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "certificates", "observations")
     secret = tmp_path / "secret.txt"
     secret.write_text("root:x:0:0:SECRET-CONTENT:/root:/bin/bash\n" * 20)
     os.symlink(secret, example_dir / "certificates" / "evil.json")
@@ -217,9 +227,9 @@ def test_symlink_out_of_the_dataset_is_refused(tmp_path: Path, example_dir: Path
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
-def test_fifo_is_refused_not_read(ws: Workspace, example_dir: Path) -> None:
+def test_fifo_is_refused_not_read(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "certificates")
     os.mkfifo(example_dir / "certificates" / "pipe.json")  # reading it would block forever
-    (example_dir / "capacity.csv").unlink()
     os.mkfifo(example_dir / "capacity.csv")
     report = ws.ingest(example_dir)
     r = rejects_of(ws)
@@ -228,7 +238,8 @@ def test_fifo_is_refused_not_read(ws: Workspace, example_dir: Path) -> None:
     balanced(report)
 
 
-def test_excerpts_are_short_and_escaped(ws: Workspace, example_dir: Path) -> None:
+def test_excerpts_are_short_and_escaped(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "certificates")
     append_rows(example_dir / "shipments.csv",
                 SHIP.format(id="B-ESC", kg="\x1b[31mred" + "9" * 300))
     (example_dir / "certificates" / "broken.json").write_text("\x1b]0;pwned\x07" + "x" * 500)
@@ -254,8 +265,8 @@ def _next_month(tmp_path: Path) -> Path:
     return nxt
 
 
-def test_changed_row_reject_is_shown_and_says_how_to_correct(tmp_path: Path,
-                                                            example_dir: Path) -> None:
+def test_changed_row_reject_is_shown_and_says_how_to_correct(tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     db = tmp_path / "s.duckdb"
     assert runner.invoke(app, ["ingest", str(example_dir), "--db", str(db)]).exit_code == 0
     nxt = _next_month(tmp_path)
@@ -270,7 +281,8 @@ def test_changed_row_reject_is_shown_and_says_how_to_correct(tmp_path: Path,
     assert "--replace" in res.output
 
 
-def test_replace_supersedes_and_keeps_provenance(tmp_path: Path, example_dir: Path) -> None:
+def test_replace_supersedes_and_keeps_provenance(tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     db = tmp_path / "s.duckdb"
     assert runner.invoke(app, ["ingest", str(example_dir), "--db", str(db)]).exit_code == 0
     nxt = _next_month(tmp_path)
@@ -309,7 +321,8 @@ def test_demo_and_synth_refuse_a_non_empty_folder(tmp_path: Path) -> None:
 
 
 # --- 9. silent acceptance --------------------------------------------------------------------
-def test_misspelt_column_is_a_warning_naming_the_file(example_dir: Path) -> None:
+def test_misspelt_column_is_a_warning_naming_the_file(tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     path = example_dir / "shipments.csv"
     lines = _lines(path)
     lines[0] = lines[0].replace(",re_kg,", ",rekg,")
@@ -328,7 +341,8 @@ def test_misspelt_column_is_a_warning_naming_the_file(example_dir: Path) -> None
 
 
 @pytest.mark.parametrize("date", ["0001-01-01", "1989-12-31", "9999-12-31"])
-def test_implausible_dates_are_rejects(ws: Workspace, example_dir: Path, date: str) -> None:
+def test_implausible_dates_are_rejects(ws: Workspace, tmp_path: Path, date: str) -> None:
+    example_dir = example_subset(tmp_path / "example")
     append_rows(example_dir / "shipments.csv",
                 SHIP.format(id="B-D", kg=5).replace("2025-06-01", date))
     ws.ingest(example_dir)
@@ -337,7 +351,8 @@ def test_implausible_dates_are_rejects(ws: Workspace, example_dir: Path, date: s
     assert "plausible window" in hit.reason.iloc[0]
 
 
-def test_licence_valid_for_years_is_plausible(ws: Workspace, example_dir: Path) -> None:
+def test_licence_valid_for_years_is_plausible(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "licences")
     path = example_dir / "licences.csv"
     lines = _lines(path)
     head = lines[0].split(",")
@@ -349,7 +364,8 @@ def test_licence_valid_for_years_is_plausible(ws: Workspace, example_dir: Path) 
 
 
 def test_empty_optional_table_is_a_warning_saying_what_it_means(ws: Workspace,
-                                                                example_dir: Path) -> None:
+                                                                tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "licences")
     path = example_dir / "licences.csv"
     path.write_text(_lines(path)[0] + "\n")
     report = ws.ingest(example_dir)
@@ -360,7 +376,8 @@ def test_empty_optional_table_is_a_warning_saying_what_it_means(ws: Workspace,
 
 
 @pytest.mark.parametrize("delim", [";", "\t", "|"])
-def test_other_delimiter_is_named(ws: Workspace, example_dir: Path, delim: str) -> None:
+def test_other_delimiter_is_named(ws: Workspace, tmp_path: Path, delim: str) -> None:
+    example_dir = example_subset(tmp_path / "example", "flows")
     path = example_dir / "flows.csv"
     path.write_text("\n".join(line.replace(",", delim) for line in _lines(path)) + "\n")
     report = ws.ingest(example_dir)
@@ -377,8 +394,7 @@ def test_certificate_nested_too_deep_is_a_reject(tmp_path: Path) -> None:
     as validate and analyze read it: no RecursionError, the rest is loaded."""
     from rareflow.workspace import Workspace
 
-    data = tmp_path / "d"
-    shutil.copytree(EXAMPLE, data)
+    data = example_subset(tmp_path / "d", "certificates")
     (data / "certificates" / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     ws = Workspace.open(tmp_path / "s.duckdb")
     report = ws.ingest(data)
@@ -392,8 +408,7 @@ def test_certificate_nested_too_deep_is_a_reject(tmp_path: Path) -> None:
 def test_analyze_replace_corrects_a_stored_value(tmp_path: Path) -> None:
     """A corrected row: without --replace it is set aside (exit 1) and the stored value
     stays; `analyze --replace` stores the new value and exits 0."""
-    data = tmp_path / "d"
-    shutil.copytree(EXAMPLE, data)
+    data = example_subset(tmp_path / "d")
     db = tmp_path / "s.duckdb"
     args = ["analyze", str(data), "--db", str(db)]
     assert runner.invoke(app, [*args, "--out", str(tmp_path / "o1")]).exit_code == 0

@@ -27,8 +27,8 @@ def _optional(ws: Workspace) -> dict[str, tuple[str, str]]:
             if f.rule == "red_flag" and f.message.startswith("optional_elements_missing:")}
 
 
-def test_complete_example_is_not_flagged(ws: Workspace, example_dir: Path) -> None:
-    ws.ingest(example_dir)
+def test_complete_example_is_not_flagged(example_ws: Workspace) -> None:
+    ws = example_ws  # the example, ingested once per test process (conftest)
     assert _incomplete(ws) == {}
     assert _optional(ws) == {}
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, example_subset
 from rareflow.cli.main import app
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "epcis"
@@ -92,8 +91,7 @@ def test_huge_json_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -> 
 
 
 def test_a_dataset_epcis_file_nested_deep_is_a_reject(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(EXAMPLE, data)
+    data = example_subset(tmp_path / "data")
     (data / "epcis").mkdir()
     doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
            "type": "EPCISDocument", "schemaVersion": "2.0",
@@ -148,10 +146,10 @@ PARTY = "Acme [pvt] Ltd :x:"
 
 @pytest.fixture
 def marked(tmp_path: Path) -> Path:
-    """The contract example with a party named like markup, and rows whose rejected values
-    look like markup and emoji codes."""
-    data = tmp_path / "data [pvt]"
-    shutil.copytree(EXAMPLE, data)
+    """The contract example (its parties, shipments and flows: what the commands print from)
+    with a party named like markup, and rows whose rejected values look like markup and emoji
+    codes."""
+    data = example_subset(tmp_path / "data [pvt]", "flows")
     parties = data / "parties.csv"
     parties.write_text(parties.read_text().replace("Pune Example Motors Pvt Ltd", PARTY))
     with (data / "shipments.csv").open("a") as f:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import EXAMPLE, TESTDATA
+from conftest import EXAMPLE, TESTDATA, Built, copy_store
 from rareflow.cli.main import app
 from rareflow.epcis import reader as reader_module
 from rareflow.epcis.digital_link import canonical_digital_link
@@ -29,7 +29,6 @@ from rareflow.epcis.validate import load_schemas, validate_document
 from rareflow.epcis.writer import export_workspace
 from rareflow.readers.files import discover
 from rareflow.workspace import Workspace
-from rareflow.world import generate
 
 EPCIS = TESTDATA / "epcis"
 GS1 = EPCIS / "gs1-epcis"
@@ -403,22 +402,27 @@ def test_export_command(tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
+def _sorted_findings(findings: list) -> list[tuple[str, str, float]]:
+    return sorted((f.rule, f.subject_id, round(f.kg or 0.0, 1)) for f in findings)
+
+
 def _findings(ws: Workspace) -> list[tuple[str, str, float]]:
-    return sorted((f.rule, f.subject_id, round(f.kg or 0.0, 1)) for f in ws.analyze().findings)
+    return _sorted_findings(ws.analyze().findings)
 
 
-def test_demo_world_same_findings_from_csv_and_from_epcis(tmp_path: Path) -> None:
+def test_demo_world_same_findings_from_csv_and_from_epcis(tmp_path: Path,
+                                                          demo_world: Built) -> None:
     """The issue's acceptance test: the demo world's flows, transformations and stocks
-    exported to EPCIS, read back from epcis/ instead of the CSVs, give the same findings."""
-    csv_dir = tmp_path / "csv"
-    generate(csv_dir, seed=7, scenario="demo")
+    exported to EPCIS, read back from epcis/ instead of the CSVs, give the same findings.
+    The CSV side is `conftest.demo_world` (generated, ingested and analysed once)."""
+    csv_dir = demo_world.data
     doc = tmp_path / "demo.jsonld"
     result = runner.invoke(app, ["epcis", "export", str(csv_dir), "--out", str(doc)])
     assert result.exit_code == 0, result.output
     assert validate_document(doc, schemas=load_schemas([SCHEMAS])) == []
     twin = _epcis_twin(csv_dir, doc, tmp_path / "epcis_dataset")
-    ws_csv, ws_epcis = Workspace.open(None), Workspace.open(None)
-    ws_csv.ingest(csv_dir)
+    ws_csv = Workspace.open(copy_store(demo_world.db, tmp_path / "csv_store"))
+    ws_epcis = Workspace.open(None)
     report = ws_epcis.ingest(twin)
     assert report.tables["flows"].loaded == len(_rows(ws_csv, "flows")) > 300
     assert report.tables["transformations"].loaded > 200
@@ -426,10 +430,10 @@ def test_demo_world_same_findings_from_csv_and_from_epcis(tmp_path: Path) -> Non
     for table in ("flows", "transformations", "stocks"):
         pd.testing.assert_frame_equal(_rows(ws_csv, table), _rows(ws_epcis, table),
                                       check_dtype=False)
-    expected = _findings(ws_csv)
+    ws_csv.close()
+    expected = _sorted_findings(demo_world.result.findings)
     assert len(expected) > 10
     assert _findings(ws_epcis) == expected
-    ws_csv.close()
     ws_epcis.close()
 
 

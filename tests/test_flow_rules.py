@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import append_rows
+from conftest import Built, append_rows
 from rareflow.workspace import AnalysisResult, Workspace
 
 
@@ -18,9 +18,8 @@ def _by_rule(result: AnalysisResult, rule: str) -> dict[str, list]:
     return out
 
 
-def test_honest_example_books_close(ws: Workspace, example_dir: Path) -> None:
-    ws.ingest(example_dir)
-    r = ws.analyze()
+def test_honest_example_books_close(analysed_example: Built) -> None:
+    r = analysed_example.result  # the example, ingested and analysed once (conftest)
     assert r.findings == []
     b = r.balances.set_index("party_id")
     assert b.unaccounted_kg.abs().max() < 1e-6

@@ -32,6 +32,7 @@ PROFILE = os.environ.get("RAREFLOW_HYPOTHESIS_PROFILE", "ci")
 SCALE = 20 if PROFILE == "fuzz" else 1  # examples per test = its `ci` count * SCALE
 _OWN = {  # registered here unless another test module did first (tests/test_properties.py)
     "ci": {"derandomize": True, "database": None},
+    "all": {"derandomize": True, "database": None},  # make test-all: as ci here
     "dev": {"derandomize": True, "database": None},
     "fuzz": {},
 }

@@ -25,8 +25,8 @@ def findings_by_subject(ws: Workspace) -> dict[str, list[str]]:
     return out
 
 
-def test_honest_example_raises_nothing(ws: Workspace, example_dir: Path) -> None:
-    ws.ingest(example_dir)
+def test_honest_example_raises_nothing(example_ws: Workspace) -> None:
+    ws = example_ws  # the example, ingested once per test process (conftest)
     assert findings_by_subject(ws) == {}
     ledger = ws.licence_ledger()
     assert list(ledger.remaining_kg) == [1800.0, 300.0]

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import Worlds
 from rareflow.analyses.balance_network import OUTSIDE, period_tests
-from rareflow.workspace import Workspace
-from rareflow.world import generate
 
 
 def test_shared_flow_is_one_measurement() -> None:
@@ -34,16 +33,10 @@ def test_shared_flow_is_one_measurement() -> None:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = {}
-    for scenario in ("clean", "unverified37"):
-        d = tmp_path_factory.mktemp(scenario)
-        generate(d, seed=5, scenario=scenario)
-        ws = Workspace.open(None)
-        ws.ingest(d)
-        out[scenario] = ws.analyze()
-        ws.close()
-    return out
+def results(worlds: Worlds) -> dict:
+    """The clean and unverified37 worlds, analysed once per test process (conftest.worlds,
+    shared with tests/test_world.py)."""
+    return {scenario: worlds.get(scenario).result for scenario in ("clean", "unverified37")}
 
 
 def test_clean_world_passes_the_global_test(results) -> None:

@@ -4,8 +4,10 @@ Every example runs `Workspace.ingest` + `analyze` in-process (a few seconds each
 query compilation), so the number of examples is set by a profile chosen with the environment
 variable RAREFLOW_HYPOTHESIS_PROFILE:
 
-- `ci` (default): a handful of examples per property, derandomized (the same worlds on every
-  run), no shrinking (one shrink step costs a whole pipeline run), no example database;
+- `ci` (default, `make test`): a handful of examples per property, derandomized (the same
+  worlds on every run), no shrinking (one shrink step costs a whole pipeline run), no example
+  database; about 25 pipeline runs in all;
+- `all` (`make test-all`): `ci` with about twice the examples (the former `ci` counts);
 - `fuzz` (`make fuzz`): thousands of random examples, with shrinking and the example database.
 
 RAREFLOW_HYPOTHESIS_EXAMPLES=N overrides the number of examples of every property.
@@ -30,18 +32,21 @@ from worldgen import CATEGORIES, VIOLATIONS, World, scaled, variants, worlds
 PROFILE = os.environ.get("RAREFLOW_HYPOTHESIS_PROFILE", "ci")
 _COMMON = {"deadline": None, "suppress_health_check": list(HealthCheck),
            "print_blob": True}
-settings.register_profile(
-    "ci", derandomize=True, database=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate], **_COMMON)
+for _name in ("ci", "all"):
+    settings.register_profile(
+        _name, derandomize=True, database=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate], **_COMMON)
 settings.register_profile("fuzz", **_COMMON)
 settings.register_profile("dev", derandomize=True, database=None, **_COMMON)  # ci + shrinking
-if PROFILE not in ("ci", "fuzz", "dev"):
-    raise pytest.UsageError(f"RAREFLOW_HYPOTHESIS_PROFILE={PROFILE!r}: use ci, fuzz or dev")
+if PROFILE not in ("ci", "all", "fuzz", "dev"):
+    raise pytest.UsageError(
+        f"RAREFLOW_HYPOTHESIS_PROFILE={PROFILE!r}: use ci, all, fuzz or dev")
 
-# examples per property: ci stays within ~4 minutes on two cores (~3-5 s per pipeline run;
-# the invariance property runs 7 pipelines per example)
+# examples per property (~3-4 s per pipeline run; the invariance property runs 7 pipelines per
+# example): ci is 26 runs (~1.5 minutes of one core), all 41
 EXAMPLES = {
-    "ci": {"honest": 8, "invariance": 3, "violation": 3},
+    "ci": {"honest": 4, "invariance": 2, "violation": 2},
+    "all": {"honest": 8, "invariance": 3, "violation": 3},
     "dev": {"honest": 8, "invariance": 3, "violation": 3},
     "fuzz": {"honest": 2000, "invariance": 1000, "violation": 500},
 }[PROFILE]
@@ -144,7 +149,6 @@ def report(world: World, out: Outcome, problems: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------ properties
-@pytest.mark.slow
 @profile("honest")
 @given(world=worlds())
 def test_honest_world_is_clean_and_attributed_as_planted(world: World) -> None:
@@ -187,7 +191,6 @@ def _compare(base: Outcome, other: Outcome, what: str, problems: list[str],
                                     f"{factor:g} x {ka:.3f}")
 
 
-@pytest.mark.slow
 @profile("invariance")
 @given(world=worlds())
 def test_attribution_invariances(world: World) -> None:
@@ -205,7 +208,6 @@ def test_attribution_invariances(world: World) -> None:
     report(world, base, problems)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("violation", VIOLATIONS)
 @profile("violation")
 @given(data=st.data())

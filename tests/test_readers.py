@@ -1,4 +1,5 @@
-"""Reading every contract table from CSV and Parquet, and setting bad rows aside."""
+"""Reading every contract table from CSV and Parquet, and setting bad rows aside (a test on
+one table reads the required tables and that one: `conftest.example_subset`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import append_rows
+from conftest import Built, append_rows, example_subset
 from rareflow.contract import load_contract
 from rareflow.errors import DatasetError, UnreadableFileError
 from rareflow.workspace import Workspace
@@ -22,11 +23,12 @@ EXAMPLE_COUNTS = {
 }
 
 
-def test_every_example_table_reads_from_csv(ws: Workspace, example_dir: Path) -> None:
-    report = ws.ingest(example_dir)
+def test_every_example_table_reads_from_csv(ingested_example: Built,
+                                            example_ws: Workspace) -> None:
+    report = ingested_example.report  # the example, ingested once per test process
     assert {t: r.loaded for t, r in report.tables.items()} == EXAMPLE_COUNTS
     assert report.rejected == 0
-    assert ws.table_counts() == EXAMPLE_COUNTS
+    assert example_ws.table_counts() == EXAMPLE_COUNTS
     assert report.unknown_files == ["EXAMPLE-SECRET-KEYS.txt"]
 
 
@@ -51,7 +53,8 @@ def test_contract_covers_every_spec_table() -> None:
     assert spec_tables <= set(load_contract())
 
 
-def test_columns_not_in_contract_are_kept(ws: Workspace, example_dir: Path) -> None:
+def test_columns_not_in_contract_are_kept(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     path = example_dir / "parties.csv"
     rows = list(csv.reader(path.open()))
     rows[0].append("risk_note")
@@ -87,7 +90,8 @@ BAD_SHIPMENTS = [
 ]
 
 
-def test_each_kind_of_bad_row_lands_in_rejects(ws: Workspace, example_dir: Path) -> None:
+def test_each_kind_of_bad_row_lands_in_rejects(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     good = "B-GOOD,2025-06-01,EX-CN-01,EX-IN-01,EX-IN-01,IN,ndfeb_magnet,8505.11,50,,,,,EX-L-01,"
     append_rows(example_dir / "shipments.csv", *[b[0] for b in BAD_SHIPMENTS], good)
     report = ws.ingest(example_dir)
@@ -107,7 +111,8 @@ def test_each_kind_of_bad_row_lands_in_rejects(ws: Workspace, example_dir: Path)
 
 
 def test_unknown_licence_is_a_warning_and_the_row_is_kept(ws: Workspace,
-                                                          example_dir: Path) -> None:
+                                                          tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "licences")
     append_rows(example_dir / "shipments.csv",
                 "W-1,2025-06-01,EX-CN-01,EX-IN-01,EX-IN-01,IN,ndfeb_magnet,850511,50,,,,,"
                 "L-FAKE,")
@@ -119,7 +124,8 @@ def test_unknown_licence_is_a_warning_and_the_row_is_kept(ws: Workspace,
     assert "W-1" in ids
 
 
-def test_list_and_enum_values_are_checked(ws: Workspace, example_dir: Path) -> None:
+def test_list_and_enum_values_are_checked(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "observations")
     append_rows(example_dir / "parties.csv", "X-1,Bad Roles Ltd,IN,importer;pirate,,,,,,,")
     append_rows(example_dir / "observations.csv", "X-O,2025-01-01,EX-IN-01,rumour,,")
     ws.ingest(example_dir)
@@ -128,7 +134,8 @@ def test_list_and_enum_values_are_checked(ws: Workspace, example_dir: Path) -> N
     assert "not one of" in r[r.column == "kind"].reason.iloc[0]
 
 
-def test_required_column_missing_from_header(ws: Workspace, example_dir: Path) -> None:
+def test_required_column_missing_from_header(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "flows")
     path = example_dir / "flows.csv"
     lines = path.read_text().splitlines()
     header = lines[0].split(",")
@@ -142,7 +149,8 @@ def test_required_column_missing_from_header(ws: Workspace, example_dir: Path) -
     assert report.tables["flows"].loaded == 0
 
 
-def test_unreadable_file_is_one_clear_error(ws: Workspace, example_dir: Path) -> None:
+def test_unreadable_file_is_one_clear_error(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "stocks")
     (example_dir / "stocks.csv").unlink()
     (example_dir / "stocks.parquet").write_bytes(b"this is not parquet")
     with pytest.raises(UnreadableFileError) as err:
@@ -150,13 +158,15 @@ def test_unreadable_file_is_one_clear_error(ws: Workspace, example_dir: Path) ->
     assert "stocks.parquet" in str(err.value)
 
 
-def test_missing_required_table(ws: Workspace, example_dir: Path) -> None:
+def test_missing_required_table(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example")
     (example_dir / "shipments.csv").unlink()
     with pytest.raises(DatasetError, match="shipments"):
         ws.ingest(example_dir)
 
 
-def test_bad_certificate_json_is_a_reject(ws: Workspace, example_dir: Path) -> None:
+def test_bad_certificate_json_is_a_reject(ws: Workspace, tmp_path: Path) -> None:
+    example_dir = example_subset(tmp_path / "example", "certificates")
     (example_dir / "certificates" / "broken.json").write_text("{not json")
     ws.ingest(example_dir)
     r = ws.rejects()

@@ -68,8 +68,8 @@ def test_changed_row_is_a_reject_not_an_overwrite(tmp_path: Path, example_dir: P
     assert list(kept.net_kg) == [1200.0]
 
 
-def test_dataset_products_override_defaults(ws: Workspace, example_dir: Path) -> None:
-    ws.ingest(example_dir)
+def test_dataset_products_override_defaults(example_ws: Workspace) -> None:
+    ws = example_ws  # the example, ingested once per test process (conftest)
     products = ws.store.to_pandas(ws.tables().products).set_index("product")
     assert products.loc["traction_motor", "re_kg_per_unit"] == 0.496  # the dataset's
     assert products.loc["ndfeb_magnet", "re_kg_per_unit"] == 0.31  # the project's default

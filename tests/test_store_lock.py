@@ -5,7 +5,6 @@ a subprocess holds a DuckDB write connection on the file."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE
+from conftest import example_subset
 from rareflow.errors import ConfigError, StoreBusyError
 from rareflow.store import open_store
 
@@ -57,9 +56,8 @@ def cli(*args: object, wait: str | None = None) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    dst = tmp_path / "data"
-    shutil.copytree(EXAMPLE, dst)
-    return dst
+    """A small dataset (the example's parties and shipments): the lock is what is tested."""
+    return example_subset(tmp_path / "data")
 
 
 def test_open_store_names_the_holder(tmp_path: Path) -> None:

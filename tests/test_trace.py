@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import pytest
 from typer.testing import CliRunner
 
+from conftest import Built, copy_store
 from rareflow.analyses.rules.prohibited_end_use import teardown_trace
 from rareflow.cli.main import app
 from rareflow.findings import Finding
@@ -19,22 +20,15 @@ from rareflow.outputs.trace_view import render_tree, trace_figure
 from rareflow.trace import TraceError, trace, trace_store
 from rareflow.trace import index as trace_index
 from rareflow.workspace import Workspace
-from rareflow.world import generate
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The demo world and a DuckDB store holding it (index not built yet)."""
-    root = tmp_path_factory.mktemp("trace_demo")
-    data = root / "data"
-    generate(data, seed=7, scenario="demo")
-    db = root / "rareflow.duckdb"
-    ws = Workspace.open(db)
-    ws.ingest(data)
-    ws.close()
-    return data, db
+def demo(demo_world: Built, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The demo world and a DuckDB store holding it (index not built yet): this module's copy
+    of the store `conftest.demo_world` ingested once."""
+    return demo_world.data, copy_store(demo_world.db, tmp_path_factory.mktemp("trace_demo"))
 
 
 @pytest.fixture

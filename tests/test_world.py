@@ -4,16 +4,14 @@ found, honest noise silent, and the two news re-enactments measured."""
 from __future__ import annotations
 
 import filecmp
-import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import ROOT
+from conftest import ROOT, Worlds
 from rareflow.analyses.registry import RULES
 from rareflow.cli.main import app
-from rareflow.workspace import AnalysisResult, Workspace
 from rareflow.world import SCENARIOS, generate
 from rareflow.world.check import check_planted
 
@@ -22,20 +20,6 @@ IMPLEMENTED = {r.name for r in RULES}
 
 def planted_cases(manifest: dict) -> list[dict]:
     return manifest["cases"]
-
-
-@pytest.fixture(scope="module")
-def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, AnalysisResult]]:
-    out = {}
-    for scenario in SCENARIOS:
-        d = tmp_path_factory.mktemp(scenario)
-        generate(d, seed=7, scenario=scenario)
-        manifest = json.loads((d / "planted.json").read_text())
-        ws = Workspace.open(None)
-        ws.ingest(d)
-        out[scenario] = (manifest, ws.analyze())
-        ws.close()
-    return out
 
 
 def test_same_seed_same_files(tmp_path: Path) -> None:
@@ -48,15 +32,16 @@ def test_same_seed_same_files(tmp_path: Path) -> None:
     assert flows[0] != flows[1]
 
 
-def test_demo_plants_every_rule(worlds) -> None:
+def test_demo_plants_every_rule(worlds: Worlds) -> None:
     from rareflow.findings import RULES as CONTRACT_RULES
 
-    manifest = worlds["demo"][0]
+    manifest = worlds.get("demo").manifest
     assert {c["rule"] for c in manifest["cases"]} == {*CONTRACT_RULES, "red_flag"}
 
 
-def test_demo_planted_cases_found(worlds) -> None:
-    manifest, result = worlds["demo"]
+def test_demo_planted_cases_found(worlds: Worlds) -> None:
+    world = worlds.get("demo")
+    manifest, result = world.manifest, world.result
     check = check_planted(planted_cases(manifest), result.findings, IMPLEMENTED)
     assert not check.missed, [c["case"] for c in check.missed]
     assert len(check.found) >= 15
@@ -66,24 +51,26 @@ def test_demo_planted_cases_found(worlds) -> None:
             assert {by_id[i].severity for i in check.found[case["case"]]} == {"low"}, case
 
 
-def test_demo_honest_noise_raises_no_high_or_medium(worlds) -> None:
-    manifest, result = worlds["demo"]
+def test_demo_honest_noise_raises_no_high_or_medium(worlds: Worlds) -> None:
+    world = worlds.get("demo")
+    manifest, result = world.manifest, world.result
     check = check_planted(planted_cases(manifest), result.findings, IMPLEMENTED)
     loud = [(f.rule, f.subject_id, f.message) for f in check.unexplained
             if f.severity in ("high", "medium")]
     assert not loud
 
 
-def test_clean_world_raises_nothing(worlds) -> None:
-    manifest, result = worlds["clean"]
+def test_clean_world_raises_nothing(worlds: Worlds) -> None:
+    world = worlds.get("clean")
+    manifest, result = world.manifest, world.result
     assert manifest["cases"] == []
     assert result.findings == []
     att = result.attribution
     assert (att["unaccounted_share"] < 0.01).all()
 
 
-def test_unverified37_reenactment(worlds) -> None:
-    manifest, result = worlds["unverified37"]
+def test_unverified37_reenactment(worlds: Worlds) -> None:
+    result = worlds.get("unverified37").result
     att = result.attribution
     vn = att[att["destination"] == "VN"]
     assert len(vn) == 1
@@ -96,8 +83,9 @@ def test_unverified37_reenactment(worlds) -> None:
     assert (others["unaccounted_share"] < 0.01).all()
 
 
-def test_capacity137_reenactment(worlds) -> None:
-    manifest, result = worlds["capacity137"]
+def test_capacity137_reenactment(worlds: Worlds) -> None:
+    world = worlds.get("capacity137")
+    manifest, result = world.manifest, world.result
     expected = manifest["expected"]["growth_excess_kg"]
     growth = [f for f in result.findings
               if f.rule == "capacity_mismatch" and f.period == "2024/2025"]
@@ -109,9 +97,9 @@ def test_capacity137_reenactment(worlds) -> None:
     assert {x.rule for x in result.findings} == {"capacity_mismatch"}
 
 
-def test_every_planted_case_documented(worlds) -> None:
+def test_every_planted_case_documented(worlds: Worlds) -> None:
     text = (ROOT / "docs" / "demo-scenarios.md").read_text()
-    for case in worlds["demo"][0]["cases"]:
+    for case in worlds.get("demo").manifest["cases"]:
         assert f"`{case['case']}`" in text, case["case"]
     for scenario in SCENARIOS:
         assert f"`{scenario}`" in text

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 # --- text -----------------------------------------------------------------------------------
 def _num(v: float | None, unit: str | None = None) -> str:
-    if v is None:
+    if v is None or v != v:  # None or NaN
         return "?"
     text = f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
     return f"{text} {unit}" if unit else text
@@ -119,9 +119,30 @@ def summary_lines(t: Trace) -> list[str]:
 
 
 # --- figure ---------------------------------------------------------------------------------
+DOCUMENTS = ("certificate", "licence")  # records that authorise material but carry none
+MATERIAL_LINK = "rgba(84,110,122,0.35)"
+DOCUMENT_LINK = "rgba(158,158,158,0.9)"
+
+
+def _kg(v: object) -> float | None:
+    """A rare-earth content, or None when the record has none (None or NaN)."""
+    if v is None:
+        return None
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if f != f else f
+
+
 def trace_figure(t: Trace | dict[str, Any]) -> go.Figure:
     """The trace as a plotly Sankey: records as nodes, lot links as bands in the direction
-    the material moved, band width = rare-earth content (kg) that moved along the link."""
+    the material moved, band width = rare-earth content (kg) that moved along the link.
+
+    A certificate or a licence is a document, not material: its link to the declaration made
+    under it is a thin grey thread of no mass (drawn at a token width, 0.5% of the widest
+    band, so that the document shows beside the declaration without adding to it); hovering
+    says "document, no material"."""
     import plotly.graph_objects as go
 
     d = t.to_dict() if isinstance(t, Trace) else t
@@ -134,24 +155,53 @@ def trace_figure(t: Trace | dict[str, Any]) -> go.Figure:
     labels, colours, hover = [], [], []
     for i in ids:
         r = records.get(i, {"kind": "?", "id": i, "recorded": False})
-        labels.append(f"{r['kind']} {i}")
+        doc = r["kind"] in DOCUMENTS
+        labels.append(f"{r['kind']} {i}" + (" (document)" if doc else ""))
         colours.append(colour.get(r["kind"], "#7f7f7f"))
-        who = " -> ".join(p for p in (r.get("from_id"), r.get("to_id")) if p)
-        kg = r.get("content_kg")
-        hover.append(f"{r['kind']} {i}<br>{who}<br>"
-                     + (f"RE {kg:,.2f} kg" if kg is not None else "no RE content"))
-    values = [max(float(link["content_kg"] or 0.0), 1e-3) for link in d["links"]]
+        who = " -> ".join(str(p) for p in (r.get("from_id"), r.get("to_id"))
+                          if p and p == p)
+        kg = _kg(r.get("content_kg"))
+        what = ("a document: carries no material" if doc else
+                f"RE {kg:,.2f} kg" if kg is not None else "no RE content recorded")
+        hover.append(f"{r['kind']} {i}<br>{who}<br>{what}")
+
+    def is_document(link: dict[str, Any]) -> bool:
+        kinds = {records.get(link[k], {}).get("kind") for k in ("source", "target")}
+        return bool(kinds & set(DOCUMENTS))
+
+    material = [max(_kg(link["content_kg"]) or 0.0, 1e-3) for link in d["links"]
+                if not is_document(link)]
+    thread = max(max(material, default=1.0) * 0.005, 1e-3)
+    values, link_colours, link_hover = [], [], []
+    for link in d["links"]:
+        if is_document(link):
+            values.append(thread)
+            link_colours.append(DOCUMENT_LINK)
+            link_hover.append(f"{link['source']} -> {link['target']} ({link['relation']}): "
+                              "a document, no material")
+        else:
+            kg = _kg(link["content_kg"])
+            values.append(max(kg or 0.0, 1e-3))
+            link_colours.append(MATERIAL_LINK)
+            link_hover.append(f"{link['source']} -> {link['target']} ({link['relation']}): "
+                              + (f"RE {kg:,.2f} kg" if kg is not None else "RE not recorded"))
     fig = go.Figure(go.Sankey(
         arrangement="snap",
         node={"label": labels, "color": colours, "customdata": hover,
               "hovertemplate": "%{customdata}<extra></extra>", "pad": 12},
         link={"source": [pos[link["source"]] for link in d["links"]],
               "target": [pos[link["target"]] for link in d["links"]],
-              "value": values,
+              "value": values, "color": link_colours, "customdata": link_hover,
+              "hovertemplate": "%{customdata}<extra></extra>",
               "label": [link["relation"] for link in d["links"]]},
     ))
     fig.update_layout(title=f"Trace of {d['query']} ({d['direction']}): rare-earth content, kg",
                       font_size=11)
+    if any(is_document(link) for link in d["links"]):
+        fig.add_annotation(text="grey threads: certificates and licences, documents of no "
+                           "mass; bands: rare-earth content (kg)", x=0, y=-0.08,
+                           xref="paper", yref="paper", showarrow=False,
+                           font={"size": 11, "color": "#616161"}, xanchor="left")
     return fig
 
 
