@@ -28,8 +28,7 @@ $(DEV): pyproject.toml | $(BIN)/python
 demo: $(BASE)
 	$(BIN)/rareflow demo --out demo
 
-# Set up with the dev extras, lint, and run the test suite but its `slow` tests (at most
-# 5 minutes on two cores).
+# Set up with the dev extras, lint, and run the test suite but its `slow` tests.
 test: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(PYTEST) -m "not slow"

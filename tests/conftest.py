@@ -12,6 +12,7 @@ costs about 0.3 s per table, most of it query compilation, whatever the rows."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,14 @@ WORLD_FIXTURES = {"worlds", "demo_world"}  # tests using these share one xdist w
 
 
 @pytest.fixture
-def example_dir(tmp_path: Path) -> Path:
-    """A private copy of the contract's example dataset."""
+def example_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A private copy of the contract's example dataset; under the mark
+    `@pytest.mark.example_tables(*tables)`, of only those tables and the required ones
+    (`example_subset`)."""
     dst = tmp_path / "example"
+    mark = request.node.get_closest_marker("example_tables")
+    if mark is not None:
+        return example_subset(dst, *mark.args)
     shutil.copytree(EXAMPLE, dst)
     return dst
 
@@ -183,10 +189,12 @@ FIRST = ("test_spark.py", "test_properties.py", "test_conformance.py")
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests on the generated worlds share one xdist worker (group `worlds`): the worlds are
-    built once per run, not once per worker. The longest test files are run first."""
+    """Tests on the generated worlds share one xdist worker (group `worlds`, unless a test
+    has its own group): the worlds are built once per run, not once per worker. The longest
+    test files are run first."""
     for item in items:
-        if WORLD_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if (WORLD_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("xdist_group") is None):
             item.add_marker(pytest.mark.xdist_group("worlds"))
 
     def rank(item: pytest.Item) -> int:
@@ -194,3 +202,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return FIRST.index(name) if name in FIRST else len(FIRST)
 
     items.sort(key=rank)  # stable: each file keeps its order
+
+
+class _GroupIds:
+    """pytest-xdist 3.8 marks a test's group by renaming `item._nodeid` to `nodeid@group`,
+    which pytest 9.2 no longer reads (its node ids are structured): the groups are silently
+    ignored (pytest-dev/pytest-xdist#1386). Do the renaming where pytest reads it; nothing
+    to do once xdist does it itself."""
+
+    @pytest.hookimpl(trylast=True)  # after xdist's own renaming
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                            for m in item.iter_markers("xdist_group")})
+            if names and "@" not in item.nodeid and hasattr(item, "_id"):
+                from _pytest.nodeid import NodeId
+
+                item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") and config.getvalue("loadgroup"):
+        config.pluginmanager.register(_GroupIds(), "rareflow-xdist-group-ids")

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rareflow.workspace import Workspace
+
+pytestmark = pytest.mark.example_tables("certificates", "products")  # what the rules read
 
 
 def _write_variant(example_dir: Path, name: str, edit) -> None:

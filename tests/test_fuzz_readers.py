@@ -2,8 +2,9 @@
 every contract table, starting from the contract's example files, never raise a traceback
 from `validate` / `ingest` (Python API and CLI), and rows in = rows loaded + rows rejected.
 
-Profiles, chosen by RAREFLOW_HYPOTHESIS_PROFILE: `ci` (default; a few hundred examples in
-all, derandomized, well under a minute) and `fuzz` (thousands; `make fuzz`)."""
+Profiles, chosen by RAREFLOW_HYPOTHESIS_PROFILE: `ci` (default, `make test`; a few hundred
+examples in all, half of them for the tests that ingest, derandomized, well under a minute),
+`all` (`make test-all`: every test's full count) and `fuzz` (thousands; `make fuzz`)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from rareflow.store.duckdb_store import DuckDBStore
 from rareflow.workspace import Workspace
 
 PROFILE = os.environ.get("RAREFLOW_HYPOTHESIS_PROFILE", "ci")
-SCALE = 20 if PROFILE == "fuzz" else 1  # examples per test = its `ci` count * SCALE
+SCALE = 20 if PROFILE == "fuzz" else 1  # examples per test = its full count * SCALE
 _OWN = {  # registered here unless another test module did first (tests/test_properties.py)
     "ci": {"derandomize": True, "database": None},
     "all": {"derandomize": True, "database": None},  # make test-all: as ci here
@@ -44,10 +45,12 @@ except Exception:  # not registered yet
     _BASE = settings.get_profile(PROFILE)
 
 
-def examples(n: int) -> settings:
-    """`n` examples under `ci`, `n * SCALE` under `fuzz`; never a deadline (an ingest is
-    slow to compile), derandomized under `ci` so that `make test` is repeatable."""
-    return settings(_BASE, max_examples=n * SCALE, deadline=None,
+def examples(n: int, ci: int | None = None) -> settings:
+    """`n` examples (`ci` of them under the `ci` profile, if given), `n * SCALE` under `fuzz`;
+    never a deadline (an ingest is slow to compile), derandomized but under `fuzz` so that
+    `make test` is repeatable."""
+    count = ci if PROFILE == "ci" and ci is not None else n * SCALE
+    return settings(_BASE, max_examples=count, deadline=None,
                     derandomize=PROFILE != "fuzz",
                     suppress_health_check=list(HealthCheck))
 
@@ -211,7 +214,7 @@ def _ingest_checked(ds: Path) -> None:
         ws.close()
 
 
-@examples(14)
+@examples(14, ci=7)
 @given(case=mutated_csv())
 def test_ingest_of_mutated_csv_balances(tmp_path_factory, case) -> None:
     name, data = case
@@ -242,7 +245,7 @@ def mutated_parquet(draw: st.DrawFn) -> tuple[str, pa.Table]:
     return name, table
 
 
-@examples(8)
+@examples(8, ci=4)
 @given(case=mutated_parquet())
 def test_ingest_of_mutated_parquet_balances(tmp_path_factory, case) -> None:
     name, table = case
@@ -256,7 +259,7 @@ def test_ingest_of_mutated_parquet_balances(tmp_path_factory, case) -> None:
 runner = CliRunner()
 
 
-@examples(4)
+@examples(4, ci=2)
 @given(case=mutated_csv())
 def test_cli_never_shows_a_traceback(tmp_path_factory, case) -> None:
     name, data = case

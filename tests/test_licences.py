@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import append_rows
 from rareflow.workspace import Workspace
+
+pytestmark = pytest.mark.example_tables("licences", "products")  # what the rule reads
 
 # exporter, consignee, end user, destination, product, kg, licence, date
 ROW = "{id},{date},{exp},{con},{eu},{dest},{prod},850511,{kg},,,,,{lic},"
