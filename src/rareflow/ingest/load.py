@@ -239,6 +239,7 @@ def _ingest(store: Store, files: DatasetFiles, report: IngestReport, present: se
         tr.read += len(mine)
         tr.rejected += len(mine)
         rejects: list[ir.Table] = []
+        scratch: list[str] = []
         path = files.tables.get(table)
         for read in reads:
             from_file = path is not None and read is reads[-1]
@@ -257,7 +258,8 @@ def _ingest(store: Store, files: DatasetFiles, report: IngestReport, present: se
                 tr.rejected += n
                 continue
             tr.files.append(label)
-            n = _load_one(store, read, spec, table, tr, rejects, replace)
+            n = _load_one(store, read, spec, table, tr, rejects, replace, scratch,
+                          label if from_file else None)
             if n == 0 and not structural and from_file and not spec.required_table:
                 assert path is not None
                 tr.warnings += 1
@@ -267,6 +269,8 @@ def _ingest(store: Store, files: DatasetFiles, report: IngestReport, present: se
                             + EMPTY_MEANING.get(table, "the table is empty")})
         rows = [{k: v for k, v in r.items() if k != "_read"} for r in pre]
         report.new_rejects += _record_rejects(store, rejects, rows, run)
+        for name in scratch:  # the table's scratch copies: read for the last time above
+            store.drop(name)
     _run_rejects(store, report, run)
     derive(store)
 
@@ -287,56 +291,81 @@ def _run_rejects(store: Store, report: IngestReport, run: list[ir.Table]) -> Non
 
 
 def _load_one(store: Store, read: RawRead, spec: TableSpec, table: str, tr: TableReport,
-              rejects: list[ir.Table], replace: bool = False) -> int:
-    """Validate and store one raw read; return its number of records."""
+              rejects: list[ir.Table], replace: bool = False,
+              scratch: list[str] | None = None, file: str | None = None) -> int:
+    """Validate and store one raw read; return its number of records.
+
+    One scan types and checks every row (flags, content hash) into a scratch table; one
+    aggregate over it counts the rows, each check's failures and, on a table's first load,
+    the distinct keys of the good rows; when those are all unique and nothing is stored yet
+    (the usual first load), the good rows go straight to the table. Otherwise each good row
+    is classified against the batch and the store (new, unchanged, duplicate, conflict).
+    The names of the scratch tables go to `scratch` (dropped once the rejects are stored).
+    `file`: the one `_file` of every row (a table file), not copied into the scratch table."""
     raw = read.table
     reserved = [c for c in raw.columns if c.startswith("_") and c not in ("_file", "_line")]
     if reserved:
         raw = raw.drop(*reserved)
     v = validate(raw, spec, _parents(store, spec))
-    typed = store.materialize(store.temp_name(f"{table}_typed"), v.typed, temp=True)
-    flags = flag_columns(v)
-    stats = store.to_pandas(typed.aggregate(
-        _n=typed.count(), _nbad=typed._bad.cast("int64").sum(),
-        **{f: typed[f].cast("int64").sum() for f in flags},
-    )).fillna(0).iloc[0]
-    failing = [i for i, f in enumerate(flags) if stats[f] > 0]
-    existing = store.table_or_none(table)
-    good = typed.filter(~typed._bad).drop("_bad", *flags)
-    if existing is None and _keys_unique(store, good, spec):
-        # first load of this table and no key twice: every good row is new
-        counts = {"new": int(stats["_n"] - stats["_nbad"])}
-        classified = good.mutate(_status=ibis.literal("new"), _other=ibis.null("string"),
-                                 _other_file=ibis.null("string"))
+    typed_name = store.temp_name(f"{table}_typed")
+    if file is None:
+        typed = store.materialize(typed_name, v.typed, temp=True)
     else:
-        classified = store.materialize(store.temp_name(f"{table}_cls"),
-                                       classify(good, spec, existing), temp=True)
+        kept = store.materialize(typed_name, v.typed.drop("_file"), temp=True)
+        typed = kept.select(*[ibis.literal(file).name(c) if c == "_file" else kept[c]
+                              for c in v.typed.columns])
+    flags = flag_columns(v)
+    existing = store.table_or_none(table)
+    aggs: dict[str, ir.Value] = {"_n": typed.count(), "_nbad": typed._bad.cast("int64").sum()}
+    aggs.update({f: typed[f].cast("int64").sum() for f in flags})
+    if existing is None:  # first load: are the good rows' keys unique?
+        aggs["_nkeys"] = key_text(typed, spec.key).nunique(where=~typed._bad)
+    stats = store.to_pandas(typed.aggregate(**aggs)).fillna(0).iloc[0]
+    n, n_bad = int(stats["_n"]), int(stats["_nbad"])
+    failing = [i for i, f in enumerate(flags) if stats[f] > 0]
+    good = typed.filter(~typed._bad).drop("_bad", *flags) if n_bad else \
+        typed.drop("_bad", *flags)
+    created = [typed_name]
+    if existing is None and int(stats["_nkeys"]) == n - n_bad:
+        # first load of this table and no key twice: every good row is new
+        counts = {"new": n - n_bad}
+        classified = None
+    else:
+        cls_name = store.temp_name(f"{table}_cls")
+        classified = store.materialize(cls_name, classify(good, spec, existing), temp=True)
+        created.append(cls_name)
         counts = dict(store.to_pandas(
             classified.group_by("_status").aggregate(n=classified.count())
         ).itertuples(index=False, name=None))
     n_conflict = int(counts.get("conflict", 0))
     replaced = n_conflict if replace else 0
-    tr.read += int(stats["_n"])
+    tr.read += n
     tr.loaded += int(counts.get("new", 0)) + replaced
     tr.replaced += replaced
     tr.unchanged += int(counts.get("unchanged", 0))
-    tr.rejected += int(stats["_nbad"]) + int(counts.get("duplicate", 0)) + n_conflict - replaced
+    tr.rejected += n_bad + int(counts.get("duplicate", 0)) + n_conflict - replaced
     tr.warnings += int(sum(stats[flags[i]] for i in failing if v.checks[i].warning))
-    if replaced:
-        assert existing is not None
-        _supersede(store, table, spec, existing, classified.filter(
-            classified._status == "conflict"))
-    keep = ["new", "conflict"] if replaced else ["new"]
-    new = classified.filter(classified._status.isin(keep)).drop(
-        "_status", "_other", "_other_file")
-    if counts.get("new", 0) or replaced or existing is None:
-        store.append(table, new)
+    if classified is None:
+        store.append(table, good)
+    else:
+        if replaced:
+            assert existing is not None
+            _supersede(store, table, spec, existing, classified.filter(
+                classified._status == "conflict"))
+        keep = ["new", "conflict"] if replaced else ["new"]
+        new = classified.filter(classified._status.isin(keep)).drop(
+            "_status", "_other", "_other_file")
+        if counts.get("new", 0) or replaced or existing is None:
+            store.append(table, new)
     checks = check_rejects(v, table, failing)
     if checks is not None:
         rejects.append(checks)
     if counts.get("duplicate", 0) or (n_conflict and not replace):
+        assert classified is not None
         rejects.append(key_rejects(classified, spec, table))
-    return int(stats["_n"])
+    if scratch is not None:
+        scratch.extend(created)
+    return n
 
 
 def _supersede(store: Store, table: str, spec: TableSpec, existing: ir.Table,
@@ -356,12 +385,6 @@ def _supersede(store: Store, table: str, spec: TableSpec, existing: ir.Table,
         done = conflicts.select(table=ibis.literal(table), file=conflicts._file.cast("string"),
                                 line=conflicts._line.cast("int64"))
         store.delete_matching(REJECTS, done, ("table", "file", "line"))
-
-
-def _keys_unique(store: Store, good: ir.Table, spec: TableSpec) -> bool:
-    key = key_text(good, spec.key)
-    n, distinct = store.to_pandas(good.aggregate(n=good.count(), d=key.nunique())).iloc[0]
-    return int(n) == int(distinct)
 
 
 def _record_rejects(store: Store, parts: list[ir.Table], rows: list[dict[str, Any]],

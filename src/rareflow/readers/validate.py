@@ -12,7 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from rareflow.contract import TableSpec
-from rareflow.readers.checks import Check, clean, column_checks
+from rareflow.readers.checks import Check, clean, column_checks, has_space, typed_value
 
 PROVENANCE = ("_file", "_line", "_hash")
 REJECT_COLUMNS = ("table", "file", "line", "column", "reason", "value", "level")
@@ -32,41 +32,72 @@ def key_text(t: ir.Table, key: tuple[str, ...]) -> ir.StringValue:
     return parts[0] if len(parts) == 1 else ibis.literal("|").join(parts)
 
 
+SEP = "\u241f"  # between the cells of `row_text`
+MISSING = "\u2400"  # a missing cell in `row_text`
+
+
+def row_text(values: dict[str, ir.StringValue]) -> ir.StringValue:
+    """The row's cells in column-name order, a missing one as MISSING, joined by SEP: the
+    text `row_hash` hashes."""
+    parts = [values[c].fill_null(MISSING) for c in sorted(values)]
+    return ibis.literal(SEP).join(parts)
+
+
 def row_hash(values: dict[str, ir.StringValue]) -> ir.IntegerValue:
     """A content hash of the row's cells (trimmed text), for idempotent re-ingest."""
-    parts = [values[c].fill_null("\u2400") for c in sorted(values)]
-    return ibis.literal("\u241f").join(parts).hash()
+    return row_text(values).hash()
 
 
 def validate(raw: ir.Table, spec: TableSpec, parents: dict[str, ir.Column]) -> Validated:
     """Type every contract column of `raw` (all strings, plus `_file` and `_line`) and
-    collect the checks it must pass."""
+    collect the checks it must pass.
+
+    Cells are cleaned (`checks.clean`) in inner projections that keep the raw text beside
+    them (`Validated.raw`: the checks' values quote it), once per cell, and only in the rows
+    that may need it: a row whose text (`row_text` of its raw cells) holds no space character
+    and no empty cell is clean as it stands, and that text is the one its hash reads. Types,
+    checks and the content hash all read the cleaned cells."""
     for name in spec.column_names:  # optional columns absent from the file
         if name not in raw.columns:
             raw = raw.mutate(**{name: ibis.null("string")})
+    extras = [c for c in raw.columns if c not in spec.columns and c not in ("_file", "_line")]
+    names = [*spec.column_names, *extras]
+    slot = {c: f"_rf_clean_{i}" for i, c in enumerate(names)}
+    tslot = {c: f"_rf_typed_{i}" for i, c in enumerate(spec.column_names)}
+    assert not {*slot.values(), *tslot.values(), "_rf_row", "_rf_dirty"} & set(raw.columns)
+    staged = raw.mutate(_rf_row=row_text({c: raw[c] for c in names}))
+    row = staged._rf_row
+    empty = [row.contains(SEP + SEP), row.startswith(SEP), row.endswith(SEP), row == ""]
+    staged = staged.mutate(_rf_dirty=ibis.or_(has_space(row), *empty))
+    staged = staged.mutate(**{slot[c]: ibis.cases((staged._rf_dirty, clean(staged[c])),
+                                                  else_=staged[c]) for c in names})
+    # each typed value once, in its own projection: the checks read it
+    staged = staged.mutate(**{tslot[c]: typed_value(col, staged[slot[c]])
+                              for c, col in spec.columns.items()})
+    cleaned = {c: staged[slot[c]] for c in names}
+    row_hash_ = ibis.cases((staged._rf_dirty, row_text(cleaned)), else_=staged._rf_row).hash()
     typed: dict[str, ir.Value] = {}
     checks: list[Check] = []
     for name, col in spec.columns.items():
-        value, col_checks = column_checks(col, raw[name], parents)
+        value, col_checks = column_checks(col, staged[name], parents, cleaned[name],
+                                          staged[tslot[name]])
         typed[name] = value
         checks.extend(col_checks)
     for group in spec.one_of:
-        missing = ibis.and_(*[clean(raw[c]).isnull() for c in group])
+        missing = ibis.and_(*[cleaned[c].isnull() for c in group])
         checks.append(Check(group[0], f"one of {', '.join(group)} is required", missing))
-    extras = [c for c in raw.columns if c not in spec.columns and c not in ("_file", "_line")]
     flags = {f"_c{i}": c.fails.fill_null(False) for i, c in enumerate(checks)}
     hard = [ibis._[f"_c{i}"] for i, c in enumerate(checks) if not c.warning]
-    extra_values = {c: clean(raw[c]) for c in extras}
-    out = raw.select(
+    out = staged.select(
         **typed,
-        **extra_values,
-        _file=raw["_file"],
-        _line=raw["_line"].cast("int64"),
-        _hash=row_hash({c: clean(raw[c]) for c in [*spec.column_names, *extras]}),
+        **{c: cleaned[c] for c in extras},
+        _file=staged["_file"],
+        _line=staged["_line"].cast("int64"),
+        _hash=row_hash_,
         **flags,
     )
     out = out.mutate(_bad=ibis.or_(*hard) if hard else ibis.literal(False))
-    return Validated(typed=out, checks=checks, raw=raw)
+    return Validated(typed=out, checks=checks, raw=staged)
 
 
 def flag_columns(v: Validated) -> list[str]:

@@ -62,8 +62,11 @@ class Store:
         return self.con.table(name) if self.has(name) else None
 
     def materialize(self, name: str, expr: ir.Table, *, temp: bool = False) -> ir.Table:
-        """Compute `expr` once into a table `name` (replacing it)."""
-        return self.con.create_table(name, expr, temp=temp, overwrite=True)
+        """Compute `expr` once into a table `name` (replacing it).
+
+        A new name is created in place: Ibis replaces a table by writing a second one and
+        copying it over (on DuckDB, for a temporary table), which writes every row twice."""
+        return self.con.create_table(name, expr, temp=temp, overwrite=self.has(name))
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table:
         """A derived table that an analysis reads several times, named in the store for the

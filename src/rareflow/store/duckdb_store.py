@@ -26,6 +26,49 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+CSV_OPTIONS = "header=true, all_varchar=true, delim=',', quote='\"', escape='\"'"
+
+
+def _csv_source(path: Path, extra: str = "") -> str:
+    """The engine's reader on `path`, every cell as text."""
+    return f"read_csv({_q(str(path))}, {CSV_OPTIONS}{', ' + extra if extra else ''})"
+
+
+def _ends(text: bytes) -> int:
+    """Line ends in `text`: CRLF, LF and a lone CR each end one line."""
+    return text.count(b"\n") + text.count(b"\r") - text.count(b"\r\n")
+
+
+def _line_shape(path: Path, chunk: int = 1 << 24) -> tuple[int, int, bool]:
+    """(lines, lead, nul): the lines of `path` as `readers.csvlines` counts them, leaving
+    out the blank lines before the first line with text (`lead` of them: the engine skips
+    them) and after the last; and whether the file holds a NUL byte. Read in chunks (memory
+    stays flat); in a file without CR, only LF is counted."""
+    ends = lead = 0
+    pending = b""  # CR/LF bytes not yet known to lie between two lines with text
+    started = nul = False
+    with path.open("rb") as f:
+        if f.read(3) != b"\xef\xbb\xbf":  # a byte-order mark is not text
+            f.seek(0)
+        while block := f.read(chunk):
+            nul = nul or b"\x00" in block
+            if not started:
+                text = block.lstrip(b"\r\n")
+                pending += block[:len(block) - len(text)]
+                if not text:
+                    continue
+                lead, pending, started, block = _ends(pending), b"", True, text
+            body = block.rstrip(b"\r\n")
+            if not body:
+                pending += block
+                continue
+            ends += _ends(pending) + (_ends(body) if b"\r" in body else body.count(b"\n"))
+            if pending.endswith(b"\r") and body.startswith(b"\n"):
+                ends -= 1  # one CRLF, split between the two
+            pending = block[len(body):]
+    return (ends + 1 if started else 0), lead, nul
+
+
 class DuckDBStore(Store):
     caps = Capabilities(name="duckdb", exact_line_numbers=True, structural_csv_rejects=True,
                         persistent=True)
@@ -43,44 +86,46 @@ class DuckDBStore(Store):
 
     def read_csv_raw(self, path: Path) -> RawRead:
         """The fast path: DuckDB's own reader. A file it fails on, or in which it sets rows
-        aside, or whose cells hold a line break (physical lines no longer follow records),
-        is read again line by line (`readers.csvlines`), so that every bad line is a reject
-        with its true line number and the rest is loaded."""
-        name = self.temp_name("csv")
+        aside, or whose records do not each fill one line (a cell holding a line break, a
+        blank line between records), is read again line by line (`readers.csvlines`), so
+        that every bad line is a reject with its true line number and the rest is loaded.
+
+        The fast path reads the file once here, writing nothing: every cell goes through
+        the parser (which sets aside what it cannot read), the records are counted, and the
+        file's lines are counted from its bytes. It returns a view on the file: the
+        validation reads it straight from the file, in the scan that types and checks it,
+        instead of from a copy of its text."""
         rej = self.temp_name("csvrej")
         scan = f"{rej}_scan"
-        opts = (f"header=true, all_varchar=true, delim=',', quote='\"', escape='\"', "
-                f"store_rejects=true, rejects_table={_q(rej)}, rejects_scan={_q(scan)}")
+        src = _csv_source(path)
         careful = False
         try:
-            self.raw.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_ident(name)} AS SELECT * "
-                f"FROM read_csv({_q(str(path))}, {opts}) WITH ORDINALITY"
-            )
-            n_errors = self.raw.execute(f"SELECT count(*) FROM {_ident(rej)}").fetchone()[0]
             cols = [c for (c,) in self.raw.execute(
-                f"SELECT column_name FROM (DESCRIBE {_ident(name)})").fetchall()
-                    if c != "ordinality"]
-            careful = bool(n_errors) or self._has_breaks(name, cols)
+                f"SELECT column_name FROM (DESCRIBE SELECT * FROM {src})").fetchall()]
+            lines, lead, nul = _line_shape(path)
+            stored = (f"store_rejects=true, rejects_table={_q(rej)}, "
+                      f"rejects_scan={_q(scan)}")
+            # every column named, so that the parser converts (and checks) every cell;
+            # fetchall: the rejects table is written when the query ends
+            counts = ", ".join(["count(*)", *(f"count({_ident(c)})" for c in cols)])
+            n_rows = self.raw.execute(
+                f"SELECT {counts} FROM {_csv_source(path, stored)}").fetchall()[0][0]
+            n_errors = self.raw.execute(f"SELECT count(*) FROM {_ident(rej)}").fetchone()[0]
+            careful = bool(n_errors) or nul or n_rows != lines - 1
         except Exception:  # duckdb raises several types; the careful reader says why
             careful = True
         finally:
             for t in (rej, scan):
                 self.raw.execute(f"DROP TABLE IF EXISTS {_ident(t)}")
         if careful:
-            self.raw.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
             return self._read_csv_careful(path)
-        self._fix_line_numbers(name, [])
+        name = self.temp_name("csv")
+        # every record on a line of its own: record k is on line k + 1, after the blank
+        # lines the engine skipped before the header
+        self.raw.execute(
+            f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS SELECT * EXCLUDE (ordinality), "
+            f"CAST(ordinality + {1 + lead} AS BIGINT) AS _line FROM {src} WITH ORDINALITY")
         return RawRead(self.con.table(name), [])
-
-    def _has_breaks(self, name: str, cols: list[str]) -> bool:
-        """Whether a cell holds a line break or a NUL (checked inside the engine)."""
-        if not cols:
-            return False
-        cond = " OR ".join(f"regexp_matches(coalesce({_ident(c)}, ''), '[\\r\\n]') "
-                           f"OR contains(coalesce({_ident(c)}, ''), chr(0))" for c in cols)
-        return bool(self.raw.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {_ident(name)} WHERE {cond})").fetchone()[0])
 
     def _read_csv_careful(self, path: Path) -> RawRead:
         import pyarrow as pa
@@ -94,23 +139,6 @@ class DuckDBStore(Store):
         data["_line"] = pa.array(got.lines, pa.int64())
         table = self.from_arrow(self.temp_name("csvl"), pa.table(data))
         return RawRead(table, got.rejects)
-
-    def _fix_line_numbers(self, name: str, reject_lines: list[int]) -> None:
-        """`ordinality` counts accepted records; turn it into the physical line (header = 1),
-        skipping the lines the parser set aside."""
-        t = _ident(name)
-        if not reject_lines:
-            self.raw.execute(f"ALTER TABLE {t} RENAME COLUMN ordinality TO _line")
-            self.raw.execute(f"UPDATE {t} SET _line = _line + 1")
-            return
-        # accepted record k sits at line k + 1 + #{j : r_j - j <= k} (r_j sorted, j from 1)
-        thresholds = [(r - j, j) for j, r in enumerate(sorted(reject_lines), start=1)]
-        values = ", ".join(f"({th}, {j})" for th, j in thresholds)
-        self.raw.execute(
-            f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT r.* EXCLUDE (ordinality), "
-            f"CAST(r.ordinality + 1 + coalesce((SELECT max(j) FROM (VALUES {values}) v(th, j) "
-            f"WHERE v.th <= r.ordinality), 0) AS BIGINT) AS _line FROM {t} r"
-        )
 
     def read_parquet_raw(self, path: Path) -> RawRead:
         name = self.temp_name("pq")
