@@ -30,6 +30,7 @@ class Tables:
     capacity: ir.Table | None = None
     trade_stats: ir.Table | None = None
     restricted_parties: ir.Table | None = None
+    screening_decisions: ir.Table | None = None  # the project's extension: analysts' judgements
     observations: ir.Table | None = None
     applications: ir.Table | None = None
     ownership: ir.Table | None = None
