@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 BASE := $(VENV)/.installed-base
 DEV := $(VENV)/.installed-dev
+WEB := $(VENV)/.installed-web
 # two workers; `loadgroup`: tests one by one, except the groups in tests/conftest.py (the
 # generated worlds, Spark) that stay on one worker each
 PYTEST := $(BIN)/pytest -q -n 2 --dist loadgroup
 
-.PHONY: demo test test-all test-slow fuzz lint clean
+.PHONY: demo serve test test-all test-slow fuzz lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,18 @@ $(DEV): pyproject.toml | $(BIN)/python
 # Set up, generate the demo world, analyse it, write the report.
 demo: $(BASE)
 	$(BIN)/rareflow demo --out demo
+
+# The web application (docs/serve.md) on the demo store, with a demo officer and a demo
+# importer (of VN-IMP-01) whose new passwords are printed; the demo is made if need be.
+$(WEB): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[web]'
+	touch $(BASE) $(WEB)
+
+serve: $(WEB)
+	test -f demo/rareflow.duckdb || $(BIN)/rareflow demo --out demo
+	$(BIN)/rareflow users add demo-officer --role officer --db demo/rareflow.duckdb --generate --replace
+	$(BIN)/rareflow users add demo-importer --role importer --party VN-IMP-01 --db demo/rareflow.duckdb --generate --replace
+	$(BIN)/rareflow serve --db demo/rareflow.duckdb
 
 # Set up with the dev extras, lint, and run the test suite but its `slow` tests.
 test: $(DEV)
