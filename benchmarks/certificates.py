@@ -4,10 +4,16 @@ Signs N distinct end-user certificates (default 100,000), each with a proof set 
 endorsing authority, eddsa-jcs-2022), then times `verify_certificate` over all of them
 (keys table, revocations table, @context and validity checks included) and, as the
 baseline, bare `Ed25519PublicKey.verify` over the same signatures and messages (the
-64-byte hash data of each proof). One process, one thread: figures are per core.
-Goal: >= 5,000 verifications/s/core.
+64-byte hash data of each proof). One process, one thread: figures are per core, in CPU
+time of this process (`time.process_time`), so that other work on a shared machine counts
+less; wall-clock figures are printed too. Goal: ratio >= 0.9.
 
-    .venv/bin/python benchmarks/certificates.py [--n 100000] [--chunk 2000]
+Then the batch path that `rareflow certificate verify FOLDER` and `analyze` use
+(`rareflow.vc.batch.verify_many`): the same certificates written one file each, read,
+parsed and verified, in one process and over all the cores (goal: >= 5,000 two-proof
+certificates/s on two cores). Wall-clock figures: they depend on what else the machine runs.
+
+    .venv/bin/python benchmarks/certificates.py [--n 100000] [--chunk 2000] [--workers N]
 
 The bare baseline runs chunk by chunk right after the verifications of the same chunk, so
 that both see the same machine load.
@@ -19,12 +25,16 @@ import argparse
 import hashlib
 import json
 import platform
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import orjson
 
 from rareflow.vc import KeyPair, sign_credential
 from rareflow.vc import eddsa_jcs as jcs
+from rareflow.vc.batch import default_workers, verify_many
 from rareflow.vc.multikey import public_key
 from rareflow.vc.trust import index_keys, index_revocations, verify_certificate
 from rareflow.world.certs import certificate
@@ -40,8 +50,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="certificates (2 proofs each)")
     ap.add_argument("--chunk", type=int, default=2_000, help="certificates kept in memory")
+    ap.add_argument("--workers", type=int, default=default_workers(),
+                    help="processes for the batch run [default: the cores]")
     args = ap.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="rareflow-certs-"))
+    try:
+        run(args, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
+
+def run(args: argparse.Namespace, folder: Path) -> None:
     users = [(f"P-IN-{i:04d}", _key(f"user{i}")) for i in range(END_USERS)]
     auths = [(f"GOV-{i}", _key(f"auth{i}")) for i in range(AUTHORITIES)]
     keys = [{"key_id": kp.verification_method, "controller": who,
@@ -56,7 +75,7 @@ def main() -> None:
     rows_s = rows_n = 0
     sign_s = verify_s = 0.0
     valid = invalid = 0
-    bare_s = 0.0
+    bare_s = verify_wall = bare_wall = 0.0
     proofs = 0
     for start in range(0, args.n, args.chunk):
         docs = []
@@ -71,6 +90,8 @@ def main() -> None:
             doc = sign_credential(doc, eu, "2025-01-10T09:00:00Z")
             docs.append(orjson.dumps(sign_credential(doc, gov, "2025-01-11T10:00:00Z")))
         sign_s += time.perf_counter() - t0
+        for i, d in enumerate(docs, start=start):
+            (folder / f"EUC-B-{i:07d}.json").write_bytes(d)
 
         parsed = [json.loads(d) for d in docs]  # as read from files; not timed
         # the baseline's inputs: the same public keys, signatures and signed bytes
@@ -85,20 +106,22 @@ def main() -> None:
                 verify_certificate(doc, keys, revocations, on_date="2025-06-01")
             rows_s, rows_n = time.perf_counter() - t0, len(parsed)
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for doc in parsed:
             v = verify_certificate(doc, key_index, rev_index, on_date="2025-06-01")
             if v.valid:
                 valid += 1
             else:
                 invalid += 1
-        verify_s += time.perf_counter() - t0
+        verify_s += time.process_time() - c0
+        verify_wall += time.perf_counter() - t0
 
         # baseline right after, chunk by chunk, so that both see the same machine load
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for pub, sig, msg in baseline:
             pub.verify(sig, msg)
-        bare_s += time.perf_counter() - t0
+        bare_s += time.process_time() - c0
+        bare_wall += time.perf_counter() - t0
 
     n = args.n
     expected_invalid = len(revocations)
@@ -112,12 +135,26 @@ def main() -> None:
           f"{rows_n / rows_s:,.0f} certificates/s)")
     print(f"baseline:  {proofs / bare_s:10,.0f} bare Ed25519 verifications/s/core")
     print(f"ratio:     {bare_s / verify_s:10.2f} (proofs/s of full certificate checks / bare "
-          "Ed25519 verifications/s, same signatures)")
-    goal = 5_000
-    print(f"goal:      >= {goal:,} verifications/s/core: proofs "
-          f"{'met' if proofs / verify_s >= goal else 'NOT met'}, certificates "
-          f"{'met' if n / verify_s >= goal else 'NOT met'}")
+          "Ed25519 verifications/s, same signatures, CPU time; goal >= 0.90: "
+          f"{'met' if bare_s / verify_s >= 0.9 else 'NOT met'})")
+    print(f"  wall-clock ratio {bare_wall / verify_wall:.2f}")
     assert invalid == expected_invalid, "benchmark certificates should all verify"
+
+    # the batch path: files read, parsed and verified, one process then all the cores
+    files = sorted(folder.glob("*.json"))
+    t0 = time.perf_counter()
+    one = verify_many(files, key_index, rev_index, on_date="2025-06-01", workers=1)
+    one_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    many = verify_many(files, key_index, rev_index, on_date="2025-06-01", workers=args.workers,
+                       start_method="fork")  # as `rareflow certificate verify` does
+    many_s = time.perf_counter() - t0
+    assert [r.to_dict() for r in one] == [r.to_dict() for r in many], "results differ"
+    print(f"batch, 1 process:    {n / one_s:10,.0f} certificates/s (files read, parsed, "
+          "verified; wall clock)")
+    print(f"batch, {args.workers} processes:  {n / many_s:10,.0f} certificates/s "
+          f"(x{one_s / many_s:.2f}; goal >= 5,000 on two cores: "
+          f"{'met' if n / many_s >= 5_000 else 'NOT met'})")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -233,3 +234,39 @@ def test_verify_the_contract_example() -> None:
               EXAMPLE / "keys.csv", "--revocations", EXAMPLE / "revocations.csv", "--date",
               "2025-06-01")
     assert res.exit_code == 0, res.output
+
+
+def test_verify_a_folder_one_line_per_certificate(signed_setup: dict) -> None:
+    folder = signed_setup["tmp"] / "batch"
+    folder.mkdir()
+    good = json.loads(signed_setup["two"].read_text())
+    (folder / "a.json").write_text(json.dumps(good))
+    bad = copy.deepcopy(good)
+    bad["credentialSubject"]["items"][0]["max_kg"] = "1"
+    (folder / "b.json").write_text(json.dumps(bad))
+    (folder / "notes.txt").write_text("not a certificate")  # not *.json: left alone
+    res = run("certificate", "verify", folder, "--keys", signed_setup["keys"], "--date",
+              "2025-06-01")
+    assert res.exit_code == 1, res.output
+    assert res.stdout.splitlines() == [f"VALID {folder / 'a.json'}: EUC-CLI-1",
+                                       f"INVALID {folder / 'b.json'}: EUC-CLI-1: bad_proof"]
+    assert "2 certificates as of 2025-06-01: 1 valid, 1 invalid, 0 untrusted, 0 unreadable" \
+        in res.stderr
+    (folder / "b.json").unlink()
+    res = run("certificate", "verify", folder, "--keys", signed_setup["keys"], "--date",
+              "2025-06-01", "--json")
+    assert res.exit_code == 0
+    (line,) = res.stdout.splitlines()
+    assert json.loads(line)["status"] == "valid" and json.loads(line)["file"].endswith("a.json")
+    # an unreadable file among them: listed, and exit 2 (before 1 and 3)
+    (folder / "c.json").write_text("[]")
+    res = run("certificate", "verify", folder, signed_setup["two"], "--date", "2025-06-01")
+    assert res.exit_code == 2
+    assert res.stdout.splitlines()[1] == (f"UNREADABLE {folder / 'c.json'}: cannot read "
+                                          f"{folder / 'c.json'}: certificate is not a JSON "
+                                          "object")
+    assert res.stdout.splitlines()[2].startswith(f"UNTRUSTED {signed_setup['two']}")
+    empty = signed_setup["tmp"] / "empty"
+    empty.mkdir()
+    res = run("certificate", "verify", empty)
+    assert res.exit_code == 2 and "no certificate (*.json file) in the folder" in res.stderr

@@ -354,3 +354,24 @@ def test_cli_hash_errors_exit_2(tmp_path: Path) -> None:
     res = runner.invoke(app, ["epcis", "hash", str(text)])
     assert res.exit_code == 2
     assert "neither JSON nor XML" in res.output
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ('{"epcisBody": {"eventList": 5}}', "epcisBody.eventList is not a JSON array"),
+    ('{"epcisBody": {"eventList": [{"type": "ObjectEvent"}, 7]}}',
+     "an entry of eventList is not a JSON object (event 2)"),
+    ('{"epcisBody": {"queryResults": {"resultsBody": 5}}}',
+     "epcisBody.queryResults.resultsBody is not a JSON object"),
+    ('{"epcisBody": {"eventList": [\n{"type": "ObjectEvent",}]}}', "line 2 column"),
+])
+def test_cli_hash_names_what_is_wrong_in_one_line(tmp_path: Path, text: str,
+                                                   reason: str) -> None:
+    """A malformed document: one `error:` line naming the file and the field, event or line,
+    exit status 2 (these crashed with an internal error, 70, before)."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    res = runner.invoke(app, ["epcis", "hash", str(bad)])
+    assert res.exit_code == 2, res.output
+    (line,) = res.stderr.splitlines()
+    assert line.startswith(f"error: cannot read {bad}: ") and reason in line, line
+    assert res.stdout == ""

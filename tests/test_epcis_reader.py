@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -486,3 +487,47 @@ def test_transformation_id_joins_events(tmp_path: Path) -> None:
         ("urn:uuid:wo-7", "2025-03-11", "B", "alloy", "100", "magnet", "90", "9",
          "https://id.gs1.org/01/04012345000016/10/L1")]
     assert read.stats.mapped == 2 and read.rejects == []
+
+
+def test_duplicates_written_differently_in_another_document_are_found(tmp_path: Path) -> None:
+    """The reader hashes only the events that could share an Event Hash ID with another
+    (reader._event_key); a copy of an event written differently (another eventID, the time
+    in another zone, a compact CBV term, the quantity 5.0 for 5, another member order) has
+    the same hash, so it must still be found, in another document of the same read; and an
+    error declaration in a third document still withdraws the event it repeats."""
+    import json
+
+    events = json.loads(CHAIN.read_text())["epcisBody"]["eventList"]
+    first = events[0]
+    assert first["eventTime"].endswith("Z") or "+" in first["eventTime"]
+    copy_ = dict(reversed(list(first.items())))
+    copy_["eventID"] = "urn:uuid:another-id-for-the-same-event"
+    stamp = datetime.fromisoformat(first["eventTime"].replace("Z", "+00:00"))
+    copy_["eventTime"] = stamp.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
+    copy_["quantityList"] = [{**q, "quantity": float(q["quantity"])}
+                             for q in first.get("quantityList", [])]
+    head = '{"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],' \
+           ' "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": ' \
+           '"2025-01-01T00:00:00Z", "epcisBody": {"eventList": '
+    a, b = tmp_path / "a.jsonld", tmp_path / "b.jsonld"
+    a.write_text(CHAIN.read_text())
+    b.write_text(head + json.dumps([copy_]) + "}}")
+    from rareflow.epcis.event_hash import hash_events
+
+    assert hash_events(a)[0].hash_id == hash_events(b)[0].hash_id  # the premise
+    read = read_epcis([a, b])
+    assert read.stats.duplicates == 1
+    (dup,) = [r for r in read.rejects if "duplicate event" in r["reason"]]
+    assert dup["file"] == str(b) and dup["line"] == 1 and f"position 1 of {a}" in dup["reason"]
+    # without the copy, no event is a duplicate and every event is read
+    alone = read_epcis([a])
+    assert alone.stats.duplicates == 0 and alone.stats.events == len(events)
+    # an error declaration in a third document withdraws the event (and itself)
+    c = tmp_path / "c.jsonld"
+    c.write_text(head + "[" + _declared_first_event(CHAIN.read_text()) + "]}}")
+    tables = MappingTables.build([("4012345000023", "A"), ("0614141000029", "B")],
+                                 [{"product": "a", "unit": "kg", "gtin": "04012345000016"},
+                                  {"product": "d", "unit": "kg", "gtin": "04012345000023"}])
+    assert read_epcis([a], tables).stats.rows["flows"] > 0
+    withdrawn = read_epcis([a, c], tables)
+    assert withdrawn.stats.retracted == 2 and withdrawn.stats.rows["flows"] == 0

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import pandas as pd
 import rfc8785
 
 from rareflow.analyses.ownership import OWNERSHIP_THRESHOLD, affiliates
 from rareflow.findings import Finding
-from rareflow.vc.trust import index_keys, verify_certificate
+from rareflow.vc.batch import Unreadable, verify_many
+from rareflow.vc.trust import index_keys
 from rareflow.vocabulary import roles_of, trading_only
 
 RULE = "certificate_forged"
@@ -80,17 +81,33 @@ def indicator_of(f: Finding) -> str | None:
 
 
 def proof_findings(docs: pd.DataFrame, keys: list[dict] | None,
-                   allowed_contexts: Iterable[str] | None = None) -> list[Finding]:
+                   allowed_contexts: Iterable[str] | None = None, *,
+                   workers: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> list[Finding]:
     """Signed documents whose proofs or keys fail (one finding per document). Without a
-    `keys` table (None), each proof is checked against its own did:key only."""
+    `keys` table (None), each proof is checked against its own did:key only.
+
+    The documents are verified together (`rareflow.vc.batch.verify_many`): over the cores
+    when they are many (`workers`: default all), in this process otherwise; the findings
+    are the same either way. `progress(n)` is called as documents are verified."""
     index = index_keys(keys) if keys is not None else None
-    out = []
+    signed, texts, dates = [], [], []
     for d in docs.itertuples(index=False):
         doc = json.loads(d.document)
         if not doc.get("proof"):
             continue
-        on = str(doc.get("validFrom") or d.issued or "1970-01-01")[:10]
-        v = verify_certificate(doc, index, None, on_date=on, allowed_contexts=allowed_contexts)
+        signed.append(d)
+        texts.append(d.document)
+        dates.append(str(doc.get("validFrom") or d.issued or "1970-01-01")[:10])
+    results = verify_many(texts, index, None, on_date=dates, allowed_contexts=allowed_contexts,
+                          workers=workers, progress=progress)
+    out = []
+    for d, v in zip(signed, results, strict=True):
+        if isinstance(v, Unreadable):  # parsed above, so not expected: say so all the same
+            out.append(_f(d.certificate_id, "high", [],
+                          f"Certificate {d.certificate_id} (document {d.document_hash[:12]}) "
+                          f"cannot be verified: {v.message}."))
+            continue
         bad = [r for r in v.reasons if r.code in FORGERY_REASONS]
         if not bad:
             continue

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import stat
+import sys
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -301,7 +302,9 @@ def _show(path: Path, result, status: str, trust_did_key: bool) -> None:
 
 @certificate_app.command("verify")
 def verify(
-    file: Path = typer.Argument(..., help="Signed certificate (VC 2.0 JSON)."),
+    files: list[Path] = typer.Argument(..., help="Signed certificate(s) (VC 2.0 JSON), or "
+                                       "folder(s) of them (every *.json file inside).",
+                                       show_default=False),
     keys: Path | None = typer.Option(None, "--keys", help="The keys table (CSV or Parquet): "
                                      "who may sign with which key. Without it (and without "
                                      "--trust-did-key) a certificate whose signatures hold "
@@ -317,15 +320,21 @@ def verify(
                                                   "certificate refers to; repeatable."),
     on_date: str | None = typer.Option(None, "--date", help="Check as of this day, "
                                        "YYYY-MM-DD [default: today, UTC]."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (one "
+                                 "object per line for several certificates)."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Processes verifying "
+                                       "a large batch [default: one per core]; the results "
+                                       "do not depend on it."),
 ) -> None:
-    """Verify a certificate's proofs, keys, revocation, @context and validity period.
+    """Verify certificates' proofs, keys, revocation, @context and validity period.
 
-    Exit status: 0 valid, every signer trusted by the keys table (or, with
+    One file: the result in full. Several files or a folder: one line per certificate
+    (JSON Lines with --json), verified over the cores when they are many, then a count on
+    standard error. Exit status: 0 valid, every signer trusted by the keys table (or, with
     --trust-did-key, by its own did:key); 1 invalid (every reason is listed); 2 a file
     that cannot be read (the message names it) or --keys with --trust-did-key; 3 no
     problem found but a signer is not trusted ("signature valid, signer not trusted":
-    no keys table)."""
+    no keys table). Several certificates: the first of 2, 1, 3 that any of them has."""
     from rareflow.vc.trust import verify_certificate
 
     if keys is not None and trust_did_key:
@@ -335,7 +344,8 @@ def verify(
         day = date.fromisoformat(on_date) if on_date else datetime.now(UTC).date()
     except ValueError:
         raise typer.BadParameter("a date YYYY-MM-DD", param_hint="--date") from None
-    doc = _read_json(file, "certificate")  # each reader: UnreadableFileError, exit 2
+    single = len(files) == 1 and not files[0].is_dir()
+    doc = _read_json(files[0], "certificate") if single else None  # exit 2 when unreadable
     key_rows = (_read_table(keys, ("key_id", "controller", "public_key_multibase"))
                 if keys else None)
     rev_rows = _read_table(revocations, ("certificate_id", "date")) if revocations else None
@@ -343,21 +353,90 @@ def verify(
     for p in status_list or ():
         cred = _read_json(p, "status list credential")
         lists[str(cred.get("id"))] = cred
+    if doc is None:
+        raise typer.Exit(_verify_batch(_certificate_files(files), key_rows, rev_rows, day,
+                                       lists or None, trust_did_key, as_json, workers))
     result = verify_certificate(doc, key_rows, rev_rows, on_date=day,
                                 status_lists=lists or None)
     status, code = _status(result, trust_did_key)
     if as_json:
-        data = {"file": str(file), **result.to_dict(), "valid": status == "valid",
-                "status": status, "checks_passed": result.valid,
-                "trust": ("keys table" if result.keys_checked else
-                          "did:key (self-described)" if trust_did_key else "none")}
-        if status == "untrusted":
-            data["message"] = UNTRUSTED
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(_json_result(files[0], result, status, trust_did_key), indent=2,
+                              ensure_ascii=False))
     else:
-        _show(file, result, status, trust_did_key)
+        _show(files[0], result, status, trust_did_key)
     if code:
         raise typer.Exit(code)
+
+
+def _json_result(path: Path, result, status: str, trust_did_key: bool) -> dict:
+    data = {"file": str(path), **result.to_dict(), "valid": status == "valid",
+            "status": status, "checks_passed": result.valid,
+            "trust": ("keys table" if result.keys_checked else
+                      "did:key (self-described)" if trust_did_key else "none")}
+    if status == "untrusted":
+        data["message"] = UNTRUSTED
+    return data
+
+
+def _certificate_files(paths: list[Path]) -> list[Path]:
+    """The files named, and the *.json files of the folders named (sorted, not recursive;
+    hidden files left out). A folder without any is an error (exit 2)."""
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(p for p in path.iterdir()
+                       if p.suffix.lower() == ".json" and not p.name.startswith(".")
+                       and p.is_file())
+        if not found:
+            raise UnreadableFileError(str(path), "no certificate (*.json file) in the folder")
+        out.extend(found)
+    return out
+
+
+def _verify_batch(paths: list[Path], key_rows, rev_rows, day: date, lists, trust_did_key: bool,
+                  as_json: bool, workers: int | None) -> int:
+    """Verify many certificates (over the cores when they are many), print one line each;
+    the exit status (see `verify`)."""
+    from rareflow.cli.progress import stage
+    from rareflow.vc.batch import Unreadable, verify_many
+
+    with stage("verifying", len(paths), "certificates") as progress:
+        # no store is open here: the workers can be forked (the cheapest start)
+        results = verify_many(paths, key_rows, rev_rows, on_date=day, status_lists=lists,
+                              workers=workers, progress=progress.advance,
+                              start_method="fork" if sys.platform == "linux" else None)
+    counts = dict.fromkeys(("valid", "invalid", "untrusted", "unreadable"), 0)
+    lines = []
+    for path, result in zip(paths, results, strict=True):
+        if isinstance(result, Unreadable):
+            counts["unreadable"] += 1
+            if as_json:
+                lines.append(json.dumps({"file": str(path), "status": "unreadable",
+                                         "message": result.message}, ensure_ascii=False))
+            else:
+                lines.append(f"UNREADABLE {path}: {result.message}")
+            continue
+        status, _ = _status(result, trust_did_key)
+        counts[status] += 1
+        if as_json:
+            lines.append(json.dumps(_json_result(path, result, status, trust_did_key),
+                                    ensure_ascii=False))
+        else:
+            what = f": {', '.join(result.codes)}" if result.codes else ""
+            lines.append(f"{status.upper()} {path}: {result.certificate_id or '-'}{what}")
+    if lines:
+        typer.echo("\n".join(lines))
+    console.print(f"{len(paths):,} certificates as of {day.isoformat()}: "
+                  + ", ".join(f"{n:,} {k}" for k, n in counts.items()), soft_wrap=True)
+    if counts["unreadable"]:
+        return EXIT_UNREADABLE
+    if counts["invalid"]:
+        return EXIT_INVALID
+    if counts["untrusted"]:
+        return EXIT_UNTRUSTED
+    return EXIT_VALID
 
 
 def register(app: typer.Typer) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from rareflow.cli import console as cli_console
+from rareflow.cli import progress
 from rareflow.ingest import IngestReport
 from rareflow.settings import Settings
 from rareflow.workspace import Workspace
@@ -24,16 +24,11 @@ out = cli_console.out
 
 
 @contextmanager
-def steps(total: int, what: str) -> Iterator:
-    """A progress bar over named steps (tables, rules)."""
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task(what, total=total)
-
-        def advance(name: str) -> None:
-            bar.update(task, advance=1, description=f"{what}: {name}")
-
+def steps(total: int | None, what: str, unit: str = "steps", *,
+          status: bool = False) -> Iterator:
+    """A progress bar over named steps (tables, rules) on a terminal; with `status`, one
+    line on standard error when the steps are done elsewhere (`cli/progress.py`)."""
+    with progress.stage(what, total, unit, status=status) as advance:
         yield advance
 
 
@@ -94,10 +89,11 @@ def show_ingest(report: IngestReport, rejects_preview: int = 20,
                       "them all to rejects.csv)")
 
 
-def _ingest(ws: Workspace, directory: Path, replace: bool = False) -> IngestReport:
+def _ingest(ws: Workspace, directory: Path, replace: bool = False, *,
+            status: bool = False) -> IngestReport:
     from rareflow.ingest import ingest
 
-    with steps(17, "reading") as advance:
+    with steps(None, "reading", "tables", status=status) as advance:
         return ingest(ws.store, directory, progress=advance, replace=replace)
 
 
@@ -110,7 +106,7 @@ def validate(
     warnings (a row kept, a header remark, an empty table) are listed too but do not count.
     Exit status: 0 clean, 1 rejects found, 2 a file or folder could not be read."""
     ws = open_workspace(Settings.load(), None)  # in memory: nothing is kept
-    report = _ingest(ws, directory)
+    report = _ingest(ws, directory, status=True)
     show_ingest(report)
     if report.rejected or report.n_reject_rows:
         n = max(report.rejected, report.n_reject_rows)
@@ -138,7 +134,7 @@ def ingest_cmd(
     settings = Settings.load(db=db)
     db = settings.db or directory / "rareflow.duckdb"
     ws = open_workspace(settings, db)
-    report = _ingest(ws, directory, replace=replace)
+    report = _ingest(ws, directory, replace=replace, status=True)
     show_ingest(report)
     n_replaced = sum(t.replaced for t in report.tables.values())
     rows = sum(t.loaded for t in report.tables.values())
@@ -158,11 +154,13 @@ def run_analyze(directory: Path, out_dir: Path, settings: Settings,
 
     ws = open_workspace(settings, settings.db or directory / "rareflow.duckdb")
     try:
-        report = _ingest(ws, directory, replace=replace)
-        with steps(4, "analysing") as advance:
+        report = _ingest(ws, directory, replace=replace, status=True)
+        with steps(None, "analysing", "steps", status=True) as advance:
             result = ws.analyze(progress=advance)
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        paths = write_outputs(result, out_dir, dataset=str(directory), generated_at=stamp)
+        with steps(None, "writing", "files", status=True) as done:
+            paths = write_outputs(result, out_dir, dataset=str(directory), generated_at=stamp)
+            done.advance(len(paths))
     finally:
         ws.close()
     counts: dict[str, int] = {}

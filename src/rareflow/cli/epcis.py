@@ -7,6 +7,10 @@ from pathlib import Path
 
 import typer
 
+from rareflow.cli import console as cli_console
+from rareflow.cli.errors import one_line
+from rareflow.cli.progress import stage
+
 epcis_app = typer.Typer(
     name="epcis",
     help="EPCIS 2.0 documents (JSON/JSON-LD or XML): validate them against the GS1 schemas, "
@@ -23,7 +27,9 @@ SCHEMAS_HELP = ("Folder(s) holding the GS1 EPCIS schemas (epcis-json-schema.json
 
 
 def _err(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    """One `error:` line on standard error (for a file among several: the others are still
+    read; an error that ends the command is raised instead, for `cli/errors.py`)."""
+    cli_console.error(one_line(message, limit=10_000))
 
 
 @epcis_app.command("validate")
@@ -44,32 +50,31 @@ def validate(
     read.
     """
     from rareflow.epcis.validate import SchemasNotFound, load_schemas, validate_document
-    from rareflow.errors import RareflowError
+    from rareflow.errors import ConfigError, RareflowError
 
     try:
         schema_set = load_schemas(schemas.split(os.pathsep) if schemas else None)
     except SchemasNotFound as exc:
-        _err(str(exc))
-        raise typer.Exit(2) from None
+        raise ConfigError(str(exc)) from None
     invalid = unreadable = False
-    for path in files:
-        try:
-            problems = validate_document(path, schemas=schema_set)
-        except IsADirectoryError:
-            _err(f"cannot read {path}: it is a folder, not a file")
-            unreadable = True
-            continue
-        except OSError as exc:
-            _err(f"cannot read {path}: {exc.strerror or exc}")
-            unreadable = True
-            continue
-        except SchemasNotFound as exc:
-            _err(f"{path}: {exc}")
-            raise typer.Exit(2) from None
-        except RareflowError as exc:  # over the size or depth limit
-            _err(exc.message)
-            unreadable = True
-            continue
+    results: list[tuple[Path, list]] = []
+    with stage("checking", len(files), "files") as progress:
+        for path in files:
+            progress(path.name)
+            try:
+                results.append((path, validate_document(path, schemas=schema_set)))
+            except IsADirectoryError:
+                _err(f"cannot read {path}: it is a folder, not a file")
+                unreadable = True
+            except OSError as exc:
+                _err(f"cannot read {path}: {exc.strerror or exc}")
+                unreadable = True
+            except SchemasNotFound as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            except RareflowError as exc:  # over the size or depth limit
+                _err(exc.message)
+                unreadable = True
+    for path, problems in results:
         if not problems:
             typer.echo(f"{path}: valid")
             continue
@@ -107,30 +112,25 @@ def hash_ids(
     Exit status: 0 done, 2 the file cannot be read or is not an EPCIS document.
     """
     from rareflow.epcis.event_hash import ALGORITHMS, EventHashError, hash_events
-    from rareflow.errors import RareflowError
+    from rareflow.errors import UnreadableFileError
 
     if algorithm not in ALGORITHMS:
         raise typer.BadParameter(f"one of {', '.join(ALGORITHMS)}", param_hint="--algorithm")
+    # errors are raised for the one mapping (cli/errors.py): one line, exit status 2
     try:
-        events = hash_events(file, algorithm=algorithm,
-                             honour_ignore_fields=honour_ignore_fields)
+        with stage("hashing", None, "events", status=False) as progress:
+            events = hash_events(file, algorithm=algorithm,
+                                 honour_ignore_fields=honour_ignore_fields)
+            progress.advance(len(events))
     except IsADirectoryError:
-        _err(f"cannot read {file}: it is a folder, not a file")
-        raise typer.Exit(2) from None
+        raise UnreadableFileError(str(file), "it is a folder, not a file") from None
     except OSError as exc:
-        _err(f"cannot read {file}: {exc.strerror or exc}")
-        raise typer.Exit(2) from None
+        raise UnreadableFileError(str(file), exc.strerror or str(exc)) from None
     except EventHashError as exc:
-        _err(f"{file}: {exc}")
-        raise typer.Exit(2) from None
-    except RareflowError as exc:  # over the size or depth limit
-        _err(exc.message)
-        raise typer.Exit(2) from None
-    for event in events:
-        columns = [str(event.position), event.hash_id, event.event_id or "-"]
-        if prehash:
-            columns.append(event.prehash)
-        typer.echo("\t".join(columns))
+        raise UnreadableFileError(str(file), one_line(exc, limit=10_000)) from None
+    typer.echo("\n".join("\t".join([str(e.position), e.hash_id, e.event_id or "-",
+                                    *([e.prehash] if prehash else [])]) for e in events)
+               if events else "", nl=bool(events))
 
 
 @epcis_app.command("export")

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from lxml import etree
@@ -116,7 +117,10 @@ def canonical_timestamp(text: str) -> str:
         sign = 1 if tz[0] == "+" else -1
         hh, mm = int(tz[1:3]), int(tz[-2:])
         ts -= sign * timedelta(hours=hh, minutes=mm)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    if ts.year < 1000:  # strftime's own (platform's) spelling of a short year
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    return (f"{ts.year}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:"
+            f"{ts.second:02d}.{ts.microsecond // 1000:03d}Z")
 
 
 def canonical_number(text: str) -> str | None:
@@ -136,8 +140,9 @@ def canonical_number(text: str) -> str | None:
     return repr(value)
 
 
+@lru_cache(maxsize=1 << 16)
 def canonical_value(text: str) -> str:
-    """Rules 5, 6, 14, 17 and 18 for a (non-timestamp) value."""
+    """Rules 5, 6, 14, 17 and 18 for a (non-timestamp) value (cached: values repeat)."""
     text = text.strip()
     for urn, web in URN_TO_WEB:
         if text.startswith(urn):
@@ -329,6 +334,10 @@ IRI_FIELDS = frozenset({
 })
 _TYPED_LISTS = {"bizTransactionList": "bizTransaction", "sourceList": "source",
                 "destinationList": "destination"}
+# Fields read as plain values (one node per list item).
+_SIMPLE_FIELDS = frozenset({"eventTime", "eventTimeZoneOffset", "certificationInfo",
+                            "parentID", "action", "transformationID", "bizStep", "disposition",
+                            "eventID", "recordTime"})
 
 
 class _JsonReader:
@@ -349,6 +358,18 @@ class _JsonReader:
         return key
 
     def scalar(self, value, field: str | None = None) -> str:
+        if type(value) is str:  # the common case, first (the same steps as below)
+            text = value.strip()
+            bare = BARE_TERMS.get(field) if field is not None else None
+            if bare is not None and text in bare[0]:
+                return bare[1] + text
+            prefix, sep, rest = text.partition(":")
+            if sep and not rest.startswith("//"):
+                if field in IRI_FIELDS and prefix in self.prefixes:
+                    return self.prefixes[prefix] + rest
+                if prefix in STANDARD_PREFIXES:
+                    return STANDARD_PREFIXES[prefix] + rest
+            return text
         if isinstance(value, bool):
             return "true" if value else "false"
         if value is None:
@@ -369,8 +390,9 @@ class _JsonReader:
 
     def values(self, name: str, value, field: str | None = None) -> list[Node]:
         """Leaf nodes named `name`: one per list item."""
-        items = value if isinstance(value, list) else [value]
-        return [(name, self.scalar(v, field or name), []) for v in items]
+        if type(value) is not list:
+            return [(name, self.scalar(value, field or name), [])]
+        return [(name, self.scalar(v, field or name), []) for v in value]
 
     def generic(self, name: str, value) -> list[Node]:
         """Extension content: objects nest, lists repeat the element, scalars are values."""
@@ -389,7 +411,10 @@ class _JsonReader:
             if key.startswith("@") or key in COMMENT_KEYS:
                 continue
             if fields is not None and key in fields:
-                out.extend(self.values(key, value, fields[key]))
+                if type(value) is str:  # the common case of `values`, inline
+                    out.append((key, self.scalar(value, fields[key]), []))
+                else:
+                    out.extend(self.values(key, value, fields[key]))
             else:
                 out.extend(self.generic(self.key(key), value))
         return out
@@ -398,12 +423,17 @@ class _JsonReader:
         reader = self.scoped(ev)
         children: list[Node] = []
         for key, value in ev.items():
+            if key in _SIMPLE_FIELDS and type(value) is str:  # `field` -> `values`, inline
+                children.append((key, reader.scalar(value, key), []))
+                continue
             if key == "type" or key.startswith("@") or key in COMMENT_KEYS:
                 continue
             children.extend(reader.field(key, value))
         return (str(ev.get("type", "")), "", children)
 
     def field(self, key: str, value) -> list[Node]:
+        if key in _SIMPLE_FIELDS:
+            return self.values(key, value)
         items = value if isinstance(value, list) else [value]
         if key in _EPC_LISTS:
             return [(key, "", [("epc", self.scalar(v, "epc"), []) for v in items])]
@@ -433,10 +463,6 @@ class _JsonReader:
                                for se in items if isinstance(se, dict)])]
         if key == "ilmd" and isinstance(value, dict):
             return [(key, "", self.scoped(value).members(value))]
-        if key in ("eventTime", "eventTimeZoneOffset", "certificationInfo", "parentID",
-                   "action", "transformationID", "bizStep", "disposition", "eventID",
-                   "recordTime"):
-            return self.values(key, value)
         if key == "errorDeclaration":
             return [(key, "", [])]
         return self.generic(self.key(key), value)
@@ -482,13 +508,25 @@ def _json_event_list(doc) -> list:
     if not isinstance(body, dict):
         raise EventHashError("no epcisBody in the JSON document")
     if "eventList" in body:
-        return body["eventList"] or []
+        return _event_list(body["eventList"], "epcisBody.eventList")
     results = body.get("queryResults")
     if isinstance(results, dict):
-        return (results.get("resultsBody") or {}).get("eventList") or []
+        results_body = results.get("resultsBody") or {}
+        if not isinstance(results_body, dict):
+            raise EventHashError("epcisBody.queryResults.resultsBody is not a JSON object")
+        return _event_list(results_body.get("eventList"),
+                           "epcisBody.queryResults.resultsBody.eventList")
     if "event" in body:
         return [body["event"]]
     raise EventHashError("no eventList in epcisBody")
+
+
+def _event_list(value, where: str) -> list:
+    if not value:  # absent, null or empty: no events
+        return []
+    if not isinstance(value, list):
+        raise EventHashError(f"{where} is not a JSON array")
+    return value
 
 
 def _read_json(data: bytes, honour_ignore_fields: bool) -> list[tuple[Node, str | None]]:
@@ -508,9 +546,10 @@ def _read_json(data: bytes, honour_ignore_fields: bool) -> list[tuple[Node, str 
                     names = value if isinstance(value, list) else [value]
                     ignored |= {reader.key(str(n)) for n in names}
     events = []
-    for ev in _json_event_list(doc):
+    for position, ev in enumerate(_json_event_list(doc), start=1):
         if not isinstance(ev, dict):
-            raise EventHashError("an entry of eventList is not a JSON object")
+            raise EventHashError(f"an entry of eventList is not a JSON object (event "
+                                 f"{position})")
         node = reader.event(ev)
         if ignored:
             node = (node[0], node[1], [c for c in node[2] if c[0] not in ignored])

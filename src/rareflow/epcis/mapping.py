@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from rareflow.epcis.digital_link import canonical_digital_link
@@ -75,6 +76,11 @@ KnownIds = Callable[[set[str]], set[str]]
 _CBV_WEB = re.compile(r"^(?:https?://ref\.gs1\.org/cbv/|cbv:)(?:BizStep|Disp|SDT|BTT|ER)-(.+)$")
 _CBV_URN = re.compile(r"^urn:epcglobal:cbv:(?:bizstep|disp|sdt|btt|er):(.+)$")
 _GTIN_DL = re.compile(r"^https://id\.gs1\.org/01/(\d{14})(?:/(10|21)/([^/]+))?$")
+# eventTime in UTC (Z) with eventTimeZoneOffset UTC or absent: its date is its first ten
+# characters (`event_date`)
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?Z")
+_UTC_OFFSETS = frozenset({None, "+00:00", "-00:00", "+0000", "-0000", "Z"})
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _GLN_DL = re.compile(r"^https://id\.gs1\.org/(414|417)/(\d{13})(?:/254/[^/]+)?$")
 
 
@@ -114,6 +120,7 @@ def record_id(uri: str) -> str:
     return uri
 
 
+@lru_cache(maxsize=1 << 14)
 def term(value: str | None) -> str:
     """A CBV term in its bare form: ``shipping`` for ``https://ref.gs1.org/cbv/BizStep-shipping``,
     ``urn:epcglobal:cbv:bizstep:shipping`` or ``cbv:BizStep-shipping``; other values as given."""
@@ -156,10 +163,27 @@ def _text(node: Node, name: str) -> str | None:
 
 def _ext(node: Node, local: str) -> str | None:
     """An event-level rareflow extension field (``rf:local`` in any spelling)."""
+    return _exts(node).get(local)
+
+
+_RF_EXPANDED = f"{{{RF_NS}}}"
+
+
+def _exts(node: Node) -> dict[str, str]:
+    """The event-level rareflow extension fields by local name: the first non-empty value
+    of each (``rf:local`` in any spelling)."""
+    out: dict[str, str] = {}
     for c in node[2]:
-        if c[0] in (f"{{{RF_NS}}}{local}", RF_NS + local) and c[1].strip():
-            return c[1].strip()
-    return None
+        name = c[0]
+        if name.startswith(_RF_EXPANDED):
+            local = name[len(_RF_EXPANDED):]
+        elif name.startswith(RF_NS):
+            local = name[len(RF_NS):]
+        else:
+            continue
+        if local not in out and c[1].strip():
+            out[local] = c[1].strip()
+    return out
 
 
 def _id_of(node: Node, name: str) -> str | None:
@@ -183,6 +207,10 @@ def event_date(node: Node) -> str | None:
     text = _text(node, "eventTime")
     if not text:
         return None
+    offset = _text(node, "eventTimeZoneOffset")
+    if (offset in _UTC_OFFSETS and _UTC_TIME.fullmatch(text)
+            and "01" <= text[5:7] <= "12" and "01" <= text[8:10] <= "28"):
+        return text[:10]  # a UTC time read in UTC: its own date (a day that every month has)
     try:
         ts = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
@@ -219,10 +247,14 @@ class EventRef:
     file: str
     position: int
     event_id: str | None
-    digest: bytes  # of the Event Hash ID (kept small: events are many)
+    # of the Event Hash ID (kept small: events are many); None when it was not computed:
+    # the event has an eventID and no other event could have the same hash (reader.py)
+    digest: bytes | None
 
     @property
     def hash_id(self) -> str:
+        if self.digest is None:  # the reader hashes every event without an eventID
+            raise ValueError(f"event {self.event_id} was read without its Event Hash ID")
         return f"ni:///sha-256;{self.digest.hex()}?ver=CBV2.0"
 
     @property
@@ -373,6 +405,7 @@ class Mapper:
         self.retracted_hashes: set[bytes] = set()
         self.retracted_ids: set[str] = set()
         self._party_cache: dict[str, str | None] = {}
+        self._products: dict[str, tuple[str, str | None, str | None, bool]] = {}
         self.skipped: dict[tuple[str, str], list] = {}  # (file, reason) -> [count, first]
 
     # --- input ------------------------------------------------------------------------
@@ -403,13 +436,19 @@ class Mapper:
         self.reject(None, "epcis", "", reason, file=file, position=position)
 
     def add_event(self, file: str, position: int, node: Node, event_id: str | None,
-                  hash_id: str) -> None:
+                  hash_id: str | None) -> None:
+        """One event. `hash_id`: its Event Hash ID; None only when the caller knows that no
+        other event of the read can have the same (so it can be neither a duplicate nor
+        withdrawn by hash) and the event has an eventID."""
         self.stats.events += 1
-        digest = _digest(hash_id)
+        digest = _digest(hash_id) if hash_id is not None else None
+        if digest is None and not event_id:
+            raise ValueError("an event without eventID needs its Event Hash ID")
         ref = EventRef(_intern(file), position, event_id, digest)
         event_type = node[0]
         if any(c[0] == "errorDeclaration" for c in node[2]):
-            self.retracted_hashes.add(digest)
+            if digest is not None:
+                self.retracted_hashes.add(digest)
             if event_id:
                 self.retracted_ids.add(event_id)
             self.stats.retracted += 1
@@ -417,7 +456,7 @@ class Mapper:
                         "error declaration: this event and the event it corrects (same Event "
                         "Hash ID or eventID) are not used", level="warning")
             return
-        first = self.seen.get(digest)
+        first = self.seen.get(digest) if digest is not None else None
         if first is not None:
             self.stats.duplicates += 1
             self.reject(ref, "epcis", "eventID",
@@ -426,7 +465,8 @@ class Mapper:
             return
         if not self.files or self.files[-1] != ref.file:
             self.files.append(ref.file)
-        self.seen[digest] = ((len(self.files) - 1) << 40) | position
+        if digest is not None:
+            self.seen[digest] = ((len(self.files) - 1) << 40) | position
         try:
             self._dispatch(event_type, node, ref)
         except _Rejected as exc:
@@ -513,8 +553,11 @@ class Mapper:
         raw = _text(qe, "quantity")
         if raw is None:
             raise _Rejected("", "quantityList", f"{epc_class}: no quantity")
-        amount = _dec(raw)
-        if amount is None or amount < 0:
+        # a plain number (digits, a point) is finite and >= 0: read it as a Decimal only
+        # when it is converted
+        plain = _PLAIN_NUMBER.fullmatch(raw) is not None
+        amount = None if plain else _dec(raw)
+        if not plain and (amount is None or amount < 0):
             raise _Rejected("", "quantityList", f"{epc_class}: quantity {raw!r} is not a "
                                                 "number >= 0")
         uom = (_text(qe, "uom") or "").upper()
@@ -524,7 +567,7 @@ class Mapper:
                 raise _Rejected("", "quantityList",
                                 f"{epc_class}: a mass ({uom}) for product {product}, which is "
                                 "counted in pieces")
-            text = raw if uom == "KGM" else _fmt(amount * MASS_UOM[uom])
+            text = raw if uom == "KGM" else _fmt(Decimal(raw) * MASS_UOM[uom])
             return Quantity(product, _plain(text), True, lot_key, lot_number, explicit)
         if uom in COUNT_UOM:
             if unit == "kg":
@@ -536,6 +579,14 @@ class Mapper:
                                             "mass (KGM, GRM, TNE, ...) nor a count")
 
     def _product(self, epc_class: str) -> tuple[str, str | None, str | None, bool]:
+        """Product, lot key, lot number, explicit (see `Quantity`) of an epcClass (cached:
+        classes repeat; a class that does not map raises each time)."""
+        found = self._products.get(epc_class)
+        if found is None:
+            found = self._products[epc_class] = self._product_of(epc_class)
+        return found
+
+    def _product_of(self, epc_class: str) -> tuple[str, str | None, str | None, bool]:
         if epc_class.startswith(CLASS):
             body = epc_class[len(CLASS):]
             product, sep, lot = body.partition(LOT_SEP)
@@ -565,8 +616,9 @@ class Mapper:
             raise _Rejected("flows", "quantityList",
                             f"{kind} event without quantities: no quantityList and no trade-item "
                             "EPCs (SGTIN) to count")
+        found = _exts(node)
         extras = {k: v for k in ("toCountry", "use", "reKg", "netKg", "units")
-                  if (v := _ext(node, k)) is not None}
+                  if (v := found.get(k)) is not None}
         point = _id_of(node, "readPoint") or _id_of(node, "bizLocation")
         self.moves.append(Move(
             kind, ref, _intern(date), _typed_list(node, "sourceList", "source"),
@@ -693,7 +745,7 @@ class Mapper:
         return out
 
     def _retracted(self, ref: EventRef) -> bool:
-        if ref.digest in self.retracted_hashes or (ref.event_id and
+        if (ref.digest is not None and ref.digest in self.retracted_hashes) or (ref.event_id and
                                                     ref.event_id in self.retracted_ids):
             self.stats.retracted += 1
             self.reject(ref, "epcis", "errorDeclaration",

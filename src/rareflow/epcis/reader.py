@@ -42,7 +42,10 @@ from rareflow.epcis.event_hash import (
     EVENT_TYPES,
     _json_prefixes,
     _JsonReader,
+    _leaf,
     _xml_node,
+    canonical_timestamp,
+    canonical_value,
     event_hash_id,
     prehash,
 )
@@ -154,7 +157,11 @@ class _JsonStream:
             if end >= len(self.buf) and not self.eof:  # a number may go on in the next chunk
                 self._more()
                 continue
-            if safejson.depth(self.buf[self.pos:end]) > safejson.MAX_DEPTH:
+            # the depth is measured only when the value holds more brackets than the limit
+            # (counted at C speed): no deeper value can hide in fewer
+            if (self.buf.count("{", self.pos, end) + self.buf.count("[", self.pos, end)
+                    > safejson.MAX_DEPTH
+                    and safejson.depth(self.buf[self.pos:end]) > safejson.MAX_DEPTH):
                 raise EpcisReadError(f"nested deeper than {safejson.MAX_DEPTH} levels at "
                                      f"character {self.offset + self.pos}")
             self.pos = end
@@ -255,7 +262,94 @@ def _json_body(s: _JsonStream) -> Iterator[Item]:
             s.value()
 
 
-def _read_json(path: Path, mapper: Mapper) -> int:
+# Which events are hashed. The Event Hash ID of an event is needed where it is its id (no
+# eventID) and where another event of the read could have the same one: a duplicate, or an
+# error declaration and the event it withdraws. Events with the same hash have the same
+# pre-hash string, so the same rendering of any of its parts: a first, cheap pass over the
+# JSON documents counts a key made of a few of those parts (`_event_key`: the event type,
+# eventTime and the quantities, rendered as the pre-hash renders them), and the
+# reading pass hashes only the events whose key is not unique. (Two events whose pre-hash
+# strings agree but whose keys differ would need their parts to run into one another in the
+# concatenated string: a crafted event, which could as well differ by one character.)
+
+
+_QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList",
+                   "outputQuantityList")
+_PLAIN_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
+
+
+def _event_key(reader: _JsonReader, event: dict) -> int:
+    """A hash of parts of the event's pre-hash string: its type, its eventTime rendering and
+    the rendering of each quantity (`quantity=...`) of each quantity list, each part as the
+    pre-hash renders it (empty ones left out, several of one name sorted). Plain values (a
+    time stamp, a number) are rendered directly; anything else through the event's nodes."""
+    parts: list[object] = [str(event.get("type", ""))]
+    scoped: _JsonReader | None = None
+    if "eventTime" in event:
+        value = event["eventTime"]
+        if type(value) is str and _PLAIN_TIME.fullmatch(value):
+            parts.append(("eventTime=" + canonical_timestamp(value),))
+        else:
+            scoped = reader.scoped(event)
+            parts.append(tuple(sorted(
+                text for node in scoped.field("eventTime", value)
+                if (text := _leaf(node, "time")))))
+    for name in _QUANTITY_LISTS:
+        if name not in event:
+            continue
+        items = event[name]
+        rendered: list[str] = []
+        plain = type(items) is list
+        if plain:
+            for q in items:
+                if type(q) is not dict or "@context" in q:
+                    plain = False
+                    break
+                v = q.get("quantity")
+                if type(v) is str:
+                    text = _leaf(("quantity", reader.scalar(v, "quantity"), []), None)
+                elif type(v) is int:
+                    text = "quantity=" + canonical_value(str(v))
+                elif v is None and "quantity" not in q:
+                    continue
+                else:
+                    plain = False
+                    break
+                if text:
+                    rendered.append(text)
+        if not plain:
+            scoped = scoped or reader.scoped(event)
+            rendered = [text for lst in scoped.field(name, items) for qe in lst[2]
+                        for c in qe[2] if c[0] == "quantity" and (text := _leaf(c, None))]
+        parts.append((name, *sorted(rendered)))
+    return hash(tuple(parts))
+
+
+def _count_keys(path: Path, counts: dict[int, int]) -> list[int | None]:
+    """Add the keys of a JSON document's events to `counts`; the key of each event, by
+    position (None: not an object). What cannot be read is left to the reading pass."""
+    reader = _JsonReader(dict(DEFAULT_PREFIXES))
+    keys: list[int | None] = []
+    try:
+        with path.open("rb") as f:
+            for kind, value in _json_items(f):
+                if kind == "context":
+                    reader = _JsonReader(_json_prefixes(value))
+                elif kind == "event":
+                    key = _event_key(reader, value) if isinstance(value, dict) else None
+                    keys.append(key)
+                    if key is not None:
+                        counts[key] = counts.get(key, 0) + 1
+    except (EpcisReadError, OSError):
+        pass
+    return keys
+
+
+def _read_json(path: Path, mapper: Mapper, counts: dict[int, int] | None = None,
+               keys: list[int | None] | None = None) -> int:
+    """Read one JSON document into `mapper`. `counts`: the event keys of the whole read
+    (`_count_keys`), to hash only the events that need it; None: hash every event. `keys`:
+    this document's keys by position, as counted."""
     label = str(path)
     prefixes = dict(DEFAULT_PREFIXES)
     reader = _JsonReader(prefixes)
@@ -276,9 +370,17 @@ def _read_json(path: Path, mapper: Mapper) -> int:
                         continue
                     node = reader.event(value)
                     event_id = value.get("eventID")
-                    mapper.add_event(label, position, node,
-                                     str(event_id) if event_id is not None else None,
-                                     event_hash_id(prehash(node)))
+                    event_id = str(event_id) if event_id is not None else None
+                    if counts is None or not event_id:
+                        hashed = True
+                    else:
+                        key = (keys[position - 1] if keys is not None
+                               and position <= len(keys) else None)
+                        if key is None:
+                            key = _event_key(reader, value)
+                        hashed = counts.get(key, 0) != 1
+                    mapper.add_event(label, position, node, event_id,
+                                     event_hash_id(prehash(node)) if hashed else None)
         except EpcisReadError as exc:
             mapper.document_problem(label, position + 1 if position else 0,
                                     f"{exc}" + (f"; events after position {position} not read"
@@ -403,6 +505,19 @@ def read_epcis(paths: list[Path], tables: MappingTables | None = None,
     """Read EPCIS documents into rows of flows, transformations and stocks."""
     mapper = Mapper(tables)
     per_file: dict[str, dict[str, int]] = {}
+    syntaxes: dict[Path, str] = {}
+    for path in paths:
+        try:
+            syntaxes[path] = _syntax(path)
+        except OSError:
+            syntaxes[path] = "json"  # reported below
+    # JSON only: hash the events that need it (see `_event_key`); with XML, every event
+    counts: dict[int, int] | None = None
+    keys: dict[Path, list[int | None]] = {}
+    if "xml" not in syntaxes.values():
+        counts = {}
+        for path in paths:
+            keys[path] = _count_keys(path, counts)
     for path in paths:
         before = (mapper.stats.events, len(mapper.rejects))
         try:
@@ -410,7 +525,7 @@ def read_epcis(paths: list[Path], tables: MappingTables | None = None,
             if syntax == "xml":
                 _read_xml(path, mapper)
             else:
-                _read_json(path, mapper)
+                _read_json(path, mapper, counts, keys.get(path))
         except OSError as exc:
             mapper.document_problem(str(path), 0, f"cannot read the file: "
                                                   f"{exc.strerror or exc}")

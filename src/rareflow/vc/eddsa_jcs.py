@@ -29,6 +29,10 @@ PROOF_TYPE = "DataIntegrityProof"
 _MAX_SAFE_INT = 2**53 - 1
 
 
+def _is_map(value: object) -> bool:
+    """isinstance(value, Mapping), the common case (a dict) without the ABC check."""
+    return type(value) is dict or isinstance(value, Mapping)
+
 # --- JCS (RFC 8785) -------------------------------------------------------------------------
 
 def _orjson_safe(value: object) -> bool:
@@ -176,7 +180,7 @@ def proof_problem(document: Mapping, proof: object,
     Follows the suite's verification algorithm: the proof's `@context`, when present, must
     be a prefix of the document's and replaces it in the verified document. `doc_hashes`
     is an optional cache of document hashes shared by the proofs of one document."""
-    if not isinstance(proof, Mapping):
+    if not _is_map(proof):
         return "the proof is not a JSON object"
     if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != SUITE:
         return (f"unsupported proof: type {proof.get('type')!r}, cryptosuite "
@@ -189,24 +193,27 @@ def proof_problem(document: Mapping, proof: object,
             datetime.fromisoformat(created)
         except (TypeError, ValueError):
             return f"created {created!r} is not an ISO 8601 date-time"
-    unsecured = unsecured_document(document)
     config = {k: v for k, v in proof.items() if k != "proofValue"}
+    context = document.get("@context")
     if "@context" in config:
         want = _context_list(config["@context"])
-        have = _context_list(unsecured.get("@context"))
+        have = _context_list(context)
         if have[:len(want)] != want:
             return "the proof's @context is not the start of the document's @context"
-        unsecured["@context"] = config["@context"]
+        context = config["@context"]
     try:
         signature = decode_proof_value(proof.get("proofValue"))
         pub = public_key(key) if isinstance(key, str) else key
-        if doc_hashes is None:
+        # the proofs of one document share its hash unless their @context differ
+        cache_key = orjson.dumps(context) if doc_hashes is not None else b""
+        doc_hash = doc_hashes.get(cache_key) if doc_hashes is not None else None
+        if doc_hash is None:
+            unsecured = unsecured_document(document)
+            if "@context" in config:
+                unsecured["@context"] = context
             doc_hash = document_hash(unsecured)
-        else:
-            cache_key = orjson.dumps(unsecured.get("@context"))
-            doc_hash = doc_hashes.get(cache_key)
-            if doc_hash is None:
-                doc_hash = doc_hashes[cache_key] = document_hash(unsecured)
+            if doc_hashes is not None:
+                doc_hashes[cache_key] = doc_hash
         pub.verify(signature, proof_hash(config) + doc_hash)
     except InvalidSignature:
         return "the signature does not match the content (altered document or forged proof)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -27,16 +28,32 @@ def b58encode(data: bytes) -> str:
     return "1" * zeros + "".join(reversed(digits))
 
 
+# base58 character -> digit value (255: not in the alphabet)
+_B58_DIGITS = bytes(_B58_INDEX.get(chr(b), 255) for b in range(256))
+_GROUP = 10  # digits per machine-word group: 58**10 < 2**63
+_GROUP_WEIGHTS = np.array([58**k for k in range(_GROUP - 1, -1, -1)], dtype=np.int64)
+_GROUP_BASE = 58**_GROUP
+
+
 def b58decode(text: str) -> bytes:
-    """Inverse of b58encode; ValueError on a character outside the alphabet."""
-    n = 0
-    index = _B58_INDEX
+    """Inverse of b58encode; ValueError on a character outside the alphabet.
+
+    Signatures are decoded once per proof verified, so the digits are read in groups of
+    ten machine words at once (numpy) and only the groups are combined as a big integer."""
+    if not isinstance(text, str):
+        raise ValueError("invalid base58 text")
     try:
-        for c in text:
-            n = n * 58 + index[c]
-    except (KeyError, TypeError):
+        digits = text.encode("ascii").translate(_B58_DIGITS)
+    except UnicodeEncodeError:
         raise ValueError("invalid base58 text") from None
-    zeros = len(text) - len(text.lstrip("1"))
+    if b"\xff" in digits:
+        raise ValueError("invalid base58 text")
+    pad = -len(digits) % _GROUP
+    groups = np.frombuffer(b"\0" * pad + digits, dtype=np.uint8).reshape(-1, _GROUP)
+    n = 0
+    for g in (groups @ _GROUP_WEIGHTS).tolist():
+        n = n * _GROUP_BASE + g
+    zeros = len(digits) - len(digits.lstrip(b"\0"))
     return b"\0" * zeros + (n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b"")
 
 

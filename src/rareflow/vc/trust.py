@@ -125,6 +125,10 @@ class Verification:
                 "keys_checked": self.keys_checked, "notes": list(self.notes)}
 
 
+def _is_map(value: object) -> bool:
+    """isinstance(value, Mapping), the common case (a dict) without the ABC check."""
+    return type(value) is dict or isinstance(value, Mapping)
+
 # --- tables ---------------------------------------------------------------------------------
 
 def blank(value: object) -> bool:
@@ -142,8 +146,23 @@ def blank(value: object) -> bool:
         return False
 
 
+_DATES: dict[str, date | None] = {}  # ISO text -> date: the keys table's cells repeat
+
+
 def as_date(value: object) -> date | None:
     """A table cell as a date: ISO text, a date, a datetime (pandas Timestamp too)."""
+    if type(value) is str:
+        found = _DATES.get(value, _DATES)
+        if found is not _DATES:
+            return found  # type: ignore[return-value]
+        parsed = _as_date(value)  # ValueError: not cached, raised again next time
+        if len(_DATES) < 4096:
+            _DATES[value] = parsed
+        return parsed
+    return _as_date(value)
+
+
+def _as_date(value: object) -> date | None:
     if blank(value):
         return None
     if isinstance(value, datetime):
@@ -235,7 +254,7 @@ def _status_entries(doc: Mapping) -> list[Mapping]:
     if status is None:
         return []
     items = status if isinstance(status, list) else [status]
-    return [s for s in items if isinstance(s, Mapping)
+    return [s for s in items if _is_map(s)
             and s.get("type") == "BitstringStatusListEntry"]
 
 
@@ -253,7 +272,7 @@ def _check_status(doc: Mapping, status_lists: Mapping[str, Mapping] | None,
         subject = listed.get("credentialSubject")
         subject = subject[0] if isinstance(subject, list) and subject else subject
         try:
-            if not isinstance(subject, Mapping):
+            if not _is_map(subject):
                 raise ValueError("it has no credentialSubject")
             if subject.get("statusPurpose") not in (purpose, None) and not (
                     isinstance(subject.get("statusPurpose"), list)
@@ -349,7 +368,7 @@ def _signers(subject: Mapping) -> dict[str, str]:
     authority for its endorsement or for a government (import) certificate."""
     out: dict[str, str] = {}
     endorsement = subject.get("endorsement")
-    if isinstance(endorsement, Mapping) and isinstance(endorsement.get("authority"), str):
+    if _is_map(endorsement) and isinstance(endorsement.get("authority"), str):
         out[endorsement["authority"]] = "authority"
     end_user = subject.get("end_user_id")
     if subject.get("kind") != "import_certificate" and isinstance(end_user, str):
@@ -409,13 +428,13 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
     Every problem found is returned (see REASONS), not only the first. Raises TypeError
     only when `doc` is not a JSON object.
     """
-    if not isinstance(doc, Mapping):
+    if not _is_map(doc):
         raise TypeError("a certificate must be a JSON object")
     on = _on(on_date)
     reasons: list[Reason] = []
     notes: list[str] = []
     subject = doc.get("credentialSubject")
-    subject = subject if isinstance(subject, Mapping) else {}
+    subject = subject if _is_map(subject) else {}
     cert_id = subject.get("certificate_id")
     cert_id = str(cert_id) if cert_id is not None else None
 
@@ -425,7 +444,7 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
 
     key_index = None
     if keys is not None:
-        key_index = keys if isinstance(keys, Mapping) else _RowLookup(keys, "key_id")
+        key_index = keys if _is_map(keys) else _RowLookup(keys, "key_id")
     else:
         notes.append("no keys table: signatures checked against the did:key in each "
                      "verificationMethod; key controllers unchecked")
@@ -439,7 +458,7 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
         results.append(_check_proof(doc, i, proof, key_index, signers, reasons, doc_hashes))
 
     if revocations is not None and cert_id is not None:
-        rev_index = (revocations if isinstance(revocations, Mapping)
+        rev_index = (revocations if _is_map(revocations)
                      else _RowLookup(revocations, "certificate_id", many=True))
         on_day = on.date() if isinstance(on, datetime) else on
         for row in rev_index.get(cert_id, ()):
@@ -460,7 +479,7 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
 def _check_proof(doc: Mapping, i: int, proof: object, key_index: Mapping | None,
                  signers: Mapping[str, str], reasons: list[Reason],
                  doc_hashes: dict) -> ProofResult:
-    if not isinstance(proof, Mapping):
+    if not _is_map(proof):
         reasons.append(Reason("bad_proof", f"proof {i} is not a JSON object", i))
         return ProofResult(i, None, None, None, None, False, False)
     vm = proof.get("verificationMethod")
