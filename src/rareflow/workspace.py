@@ -16,6 +16,7 @@ from rareflow.analyses.balances import BalanceSettings
 from rareflow.analyses.licences import licence_ledger
 from rareflow.analyses.model import FlowModel
 from rareflow.analyses.registry import RULES
+from rareflow.analyses.screening import suppressed_notes
 from rareflow.analyses.tables import Tables
 from rareflow.assessment import decide_applications
 from rareflow.contract import load_contract
@@ -185,6 +186,7 @@ class Workspace:
             checks=m.account.checks,
         )
         result.traces = self._teardown_traces(t)
+        result.notes = suppressed_notes(m)  # restricted-party candidates judged not_same
         if t.applications is not None:
             if progress:
                 progress("licence applications")

@@ -20,7 +20,6 @@ import scipy.sparse as sp
 from rareflow.analyses.balances import (
     BalanceSettings,
     first_period,
-    party_balances,
     period_expr,
     stock_changes,
 )
@@ -44,7 +43,9 @@ def _stream(t: ir.Table, src: ir.Value, dst: ir.Value, d: ir.Value, kg: ir.Value
 
 
 def balance_streams(t: Tables, s: BalanceSettings) -> ir.Table:
-    """Streams per period, aggregated per (src, dst, kind): kg and variance."""
+    """Streams per period, aggregated per (src, dst, kind): kg and variance. The process
+    scrap that leaves the books is added from the balances already computed
+    (`scrap_streams`): a second balance query inside this one would double its cost."""
     ship = shipment_content(t.shipments, t.products)
     parts = [_stream(ship, ibis.literal(OUTSIDE), ship.consignee_id, ship.date,
                      ship.content_kg, s.sd_customs, "customs", s.period)]
@@ -58,13 +59,6 @@ def balance_streams(t: Tables, s: BalanceSettings) -> ir.Table:
         parts.append(ch.select(period=ch.period, src=ch.party_id.cast("string"),
                                dst=ibis.literal(OUTSIDE), kind=ibis.literal("stock_change"),
                                kg=ch.kg, var=ch["var"]))
-    if t.transformations is not None:
-        b = party_balances(t, s)
-        b = b.filter(b.scrap_kg > 0)
-        parts.append(b.select(period=b.period, src=b.party_id.cast("string"),
-                              dst=ibis.literal(OUTSIDE), kind=ibis.literal("scrap"),
-                              kg=b.scrap_kg.cast("float64"),
-                              var=((b.scrap_kg * s.sd_transformations) ** 2).cast("float64")))
     u = ibis.union(*parts)
     home = t.parties.filter(t.parties.country == s.controlling_country).party_id
     u = u.mutate(src=ibis.cases((u.src.isin(home), OUTSIDE), else_=u.src),
@@ -72,6 +66,17 @@ def balance_streams(t: Tables, s: BalanceSettings) -> ir.Table:
     u = u.filter(u.src != u.dst)
     return u.group_by(["period", "src", "dst", "kind"]).aggregate(kg=u.kg.sum(),
                                                                  var=u["var"].sum())
+
+
+def scrap_streams(balances: pd.DataFrame, s: BalanceSettings) -> pd.DataFrame:
+    """Documented process scrap (`balances.scrap_kg` > 0) as streams from each party to the
+    outside, one per party and period (the balances leave out the controlling country's
+    parties, so no stream runs from the outside to itself)."""
+    b = balances[balances.scrap_kg > 0]
+    kg = b.scrap_kg.astype(float)
+    return pd.DataFrame({"period": b.period.astype(str), "src": b.party_id.astype(str),
+                         "dst": OUTSIDE, "kind": "scrap", "kg": kg,
+                         "var": (kg * s.sd_transformations) ** 2})
 
 
 def period_tests(streams: pd.DataFrame, alpha: float = 0.05

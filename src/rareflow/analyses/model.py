@@ -23,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from rareflow.analyses.balance_network import balance_streams, period_tests
+from rareflow.analyses.balance_network import balance_streams, period_tests, scrap_streams
 from rareflow.analyses.balances import BalanceSettings, party_balances
 from rareflow.analyses.content import shipment_content
 from rareflow.analyses.flow_account import (
@@ -42,7 +42,7 @@ from rareflow.analyses.responsibility import (
     promises,
     responsibility_findings,
 )
-from rareflow.analyses.screening import restricted_matches
+from rareflow.analyses.screening import screen_model
 from rareflow.analyses.tables import Tables
 from rareflow.findings import Finding
 from rareflow.policy import Policy, T
@@ -161,12 +161,11 @@ class FlowModel:
 
     @cached_property
     def matches(self) -> pd.DataFrame:
-        """Restricted-list matches: party_id, list, entity_id, matched_name, how."""
-        if self.t.restricted_parties is None:
-            return pd.DataFrame(columns=["party_id", "list", "entity_id", "matched_name",
-                                         "how"])
-        parties = self.pull(self.t.parties.select("party_id", "name", "aliases"))
-        return restricted_matches(parties, self.pull(self.t.restricted_parties))
+        """Restricted-list `match`es (party_id, list, entity_id, matched_name, how, score,
+        decision): the same screening, with the policy's settings, as the `restricted_party`
+        rule (a `possible` is for review and prohibits nothing)."""
+        s = screen_model(self)
+        return s[s.decision == "match"].reset_index(drop=True)
 
     @cached_property
     def prohibited(self) -> pd.DataFrame:
@@ -189,7 +188,10 @@ class FlowModel:
         per party, the global test per period."""
         bs = self.balance
         balances = self.pull(party_balances(self.t, bs).order_by(["party_id", "period"]))
-        nodes, glob = period_tests(self.pull(balance_streams(self.t, bs)))
+        streams = self.pull(balance_streams(self.t, bs))
+        if self.t.transformations is not None:
+            streams = pd.concat([streams, scrap_streams(balances, bs)], ignore_index=True)
+        nodes, glob = period_tests(streams)
         if nodes.empty:
             return balances.assign(nodal_z=float("nan"), nodal_p=float("nan")), glob
         m = balances.merge(nodes[["party_id", "period", "residual_sd_kg", "nodal_z",

@@ -39,7 +39,8 @@ Uncertainty: each figure has a relative standard deviation, a setting: statistic
 (`customs_rsd`) and parties' records (`records_rsd`). The exports' sd is that of the source
 that gave the maximum; the excess's sd is sqrt(sd_exports^2 + sd_production^2).
 
-Pure function of small pandas frames; the engine does the reading.
+Pure function of small pandas frames; the engine does the reading and sums the records per
+country, product, code and year (`rules/unauthorised_reexport.in_statistics`).
 """
 
 from __future__ import annotations
@@ -108,6 +109,27 @@ def _ids(ids: list[str], limit: int) -> list[str]:
     return ids if len(ids) <= limit else ids[:limit]
 
 
+def _grouped(frame: pd.DataFrame, lists: dict[str, str]) -> pd.DataFrame:
+    """Record-level rows as groups of one: `n` = 1 and each id in a list of one."""
+    if "n" in frame.columns:
+        return frame
+    out = frame.assign(n=1)
+    for many, one in lists.items():
+        if one in frame.columns:
+            out[many] = [[] if _missing(v) else [str(v)] for v in frame[one]]
+    return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _first(lists: pd.Series, limit: int) -> tuple[list[str], int]:
+    """The first `limit` distinct ids of groups' sorted id lists, and how many in all."""
+    ids = sorted({i for group in lists for i in group})
+    return ids[:limit], len(ids)
+
+
 def statistics_reexport_findings(
     trade_stats: pd.DataFrame,
     flows: pd.DataFrame | None,
@@ -128,8 +150,16 @@ def statistics_reexport_findings(
       (bool: the shipment's certificate commitments or licence conditions contain
       `no_reexport` or `domestic_only`); optional content_kg. Only committed rows count.
     - `products`: product, hs_code, kind.
+
+    A row of `shipments` or `flows` may stand for a group of records (the engine sums them,
+    `in_statistics`): `net_kg` and `content_kg` are then the group's sums, `n` its number of
+    records, `declaration_ids` (shipments), `flow_ids` and `from_ids` (flows) lists of its
+    first ids in sorted order (at least `max_evidence` of them when there are that many).
     """
     s = settings or StatisticsReexportSettings()
+    shipments = _grouped(shipments, {"declaration_ids": "declaration_id"})
+    if flows is not None:
+        flows = _grouped(flows, {"flow_ids": "flow_id", "from_ids": "from_id"})
     if trade_stats is None or trade_stats.empty or shipments.empty:
         return []  # no statistics, no statistics test: documented flows alone are party-level
     ship = shipments.copy()
@@ -201,25 +231,26 @@ def _country_finding(country: str, heading: str, year: str, imp: pd.DataFrame,
         evidence.append(f"trade_stats:{country}:production:{heading}:{year}")
     evidence += [f"trade_stats:{r}:import-from-{country}:{heading}:{year}"
                  for r in sorted(set(mirror_rows.reporter.astype(str)))]
-    if "flow_id" in doc_rows.columns:
-        evidence += _ids(sorted(doc_rows.flow_id.dropna().astype(str)), s.max_evidence)
-    senders = (sorted(set(doc_rows.from_id.dropna().astype(str)))
-               if "from_id" in doc_rows.columns else [])
-    evidence += _ids(senders, s.max_evidence)
-    decls = sorted(imp.declaration_id.astype(str))
-    evidence += _ids(decls, s.max_evidence)
+    if "flow_ids" in doc_rows.columns:
+        evidence += _first(doc_rows.flow_ids, s.max_evidence)[0]
+    senders, n_senders = (_first(doc_rows.from_ids, s.max_evidence)
+                          if "from_ids" in doc_rows.columns else ([], 0))
+    evidence += senders
+    decls, _ = _first(imp.declaration_ids, s.max_evidence)
+    n_decls = int(imp.n.sum())
+    evidence += decls
 
     z = excess / sd_excess if sd_excess > 0 else math.inf
     figures = "; ".join(f"{w} {v:,.0f} kg" for w, v, _ in sources)
     if senders:
-        figures += f" from {', '.join(_ids(senders, 5))}" + ("..." if len(senders) > 5 else "")
+        figures += f" from {', '.join(_ids(senders, 5))}" + ("..." if n_senders > 5 else "")
     content = ""
     if "content_kg" in imp.columns and committed > 0:
         c = pd.to_numeric(imp.content_kg, errors="coerce").sum()
         if c > 0:
             content = (f" (about {kg * c / committed:,.0f} kg of rare-earth content at the "
                        f"declarations' {c / committed:.2f} kg per kg)")
-    more = f", {len(decls) - s.max_evidence} not listed" if len(decls) > s.max_evidence else ""
+    more = f", {n_decls - s.max_evidence} not listed" if n_decls > s.max_evidence else ""
     return Finding(
         rule="unauthorised_reexport", severity=severity, subject_type="country",
         subject_id=country, period=year, kg=round(kg, 3),
@@ -231,7 +262,7 @@ def _country_finding(country: str, heading: str, year: str, imp: pd.DataFrame,
             f"production: an excess of {_fmt(excess, sd_excess)} "
             f"({'beyond any' if math.isinf(z) else f'{z:.1f}'} sd). It imported "
             f"{_fmt(committed, sd_committed)} of HS {heading} goods from {controlling} in "
-            f"{year} under a no-re-export commitment ({len(decls)} declaration(s){more}), "
+            f"{year} under a no-re-export commitment ({n_decls} declaration(s){more}), "
             f"so {_fmt(kg, sd_kg)} of them left again{content}. Net kg of goods, as in the "
             f"statistics; country-level estimate: confirm with party-level data before "
             f"naming a party."))

@@ -35,8 +35,11 @@ COMMAND_MODULES = (
     "rareflow.cli.reconcile",  # reconcile
     "rareflow.cli.certificates",  # keys, certificate
     "rareflow.cli.assess",  # assess
+    "rareflow.cli.screen",  # screen
     "rareflow.cli.trace",  # trace
     "rareflow.cli.rules",  # rules
+    "rareflow.cli.serve",  # serve (the web application; needs the `web` extra)
+    "rareflow.cli.users",  # users (of the web application)
 )
 
 for _name in COMMAND_MODULES:

@@ -79,6 +79,14 @@ class DuckDBStore(Store):
         con = connect(self.path, lock_wait=lock_wait)
         super().__init__(con)
 
+    def has(self, name: str) -> bool:
+        """One catalog lookup (Ibis's `list_tables` asks three queries and lists them all);
+        the same tables and views: the database's and the temporary ones, current schema."""
+        return self.raw.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_catalog "
+            "IN (current_database(), 'temp') AND table_schema = current_schema() LIMIT 1",
+            [name]).fetchone() is not None
+
     @property
     def raw(self) -> Any:
         """The DuckDB connection itself, for the reads Ibis does not expose."""
