@@ -117,3 +117,18 @@ def test_validate_names_the_bad_judgement(tmp_path: Path,
     out = " ".join(res.output.split())
     assert res.exit_code == 1  # rows set aside (docs/commands/validate.md)
     assert "screening_decisions.csv │ 2 │ decision │ not one of: same, not_same │ Same" in out
+
+
+def test_analyze_prints_and_reports_the_suppression(example_dir: Path, tmp_path: Path) -> None:
+    """A suppression is never silent: `analyze` prints it and the report lists it."""
+    _prepare(example_dir, "X-IN-8,MEU-EX-1,not_same,ana,2026-11-02,registered 2024 in Pune")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["analyze", str(example_dir), "--out", str(out),
+                                   "--db", str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "note: restricted_party: X-IN-8" in text
+    assert "suppressed by ana on 2026-11-02" in text
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert '<section id="notes"><h2>Judged by analysts</h2>' in page
+    assert "suppressed by ana on 2026-11-02: registered 2024 in Pune" in page

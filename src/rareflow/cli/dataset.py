@@ -171,6 +171,8 @@ def run_analyze(directory: Path, out_dir: Path, settings: Settings,
               f"{n_rej} rejects, {len(result.rejects) - n_rej} warnings, "
               f"{len(result.findings)} findings "
               f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'none'})")
+    for note in result.notes:  # e.g. a restricted-list candidate judged not_same
+        out.print(Text(f"note: {note}"), soft_wrap=True)
     _print_self_check(result.checks)
     return paths, n_rej
 

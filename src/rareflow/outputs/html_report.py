@@ -331,6 +331,14 @@ def _global_tests(r: AnalysisResult) -> str:
             + _table(g.head(MAX_ROWS), cols, fmt))
 
 
+def _notes(r: AnalysisResult) -> str:
+    """What the analysis set aside on an analyst's word (restricted-list candidates judged
+    `not_same`), so that a suppression is never silent."""
+    items = "".join(f"<li>{e(n)}</li>" for n in r.notes)
+    return (f"<p>{len(r.notes)} candidate(s) left out of the findings by an analyst's "
+            f"judgement (screening_decisions):</p><ul>{items}</ul>")
+
+
 def _findings(r: AnalysisResult) -> str:
     if not r.findings:
         return "<p>No findings.</p>"
@@ -425,6 +433,7 @@ def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:
     sections = [
         ("summary", "Summary", _summary(r)),
         ("findings", "Findings", _findings(r)),
+        *([("notes", "Judged by analysts", _notes(r))] if r.notes else []),
         ("exports", "Exports by destination and year", _exports(r, chart)),
         ("attribution", "Where the material went", _attribution(r, chart)),
         *([("traces", "Teardown traces", _traces(r, chart))] if r.traces else []),
@@ -437,7 +446,8 @@ def render_report(r: AnalysisResult, *, dataset: str, generated_at: str) -> str:
     ]
     html_sections = [_section(title, body, anchor) if title else body  # decisions: whole
                      for anchor, title, body in sections]
-    short = {"summary": "Summary", "findings": "Findings", "exports": "Exports",
+    short = {"summary": "Summary", "findings": "Findings", "notes": "Judged",
+             "exports": "Exports",
              "attribution": "Attribution", "traces": "Traces", "balances": "Balances",
              "ledger": "Licences", "decisions": "Applications", "dataset": "Dataset",
              "rejects": "Rejects"}
