@@ -3,8 +3,8 @@ screening engine (`rareflow.screening`: blocking in DuckDB, names transliterated
 token by token, countries and identifiers as features), and parties with a
 `military_contract` observation.
 
-`restricted_matches` gives only the `match` decisions: those are what make a party
-prohibited (`prohibited_end_use`, the `prohibited_use` share). `screen_model` gives every
+The `match` decisions make a party prohibited (`prohibited_end_use`, the `prohibited_use`
+share; `FlowModel.matches`). `screen_model` gives every
 candidate at or above the `possible` threshold, for the `restricted_party` rule, after the
 analysts' judgements of the dataset's `screening_decisions` table (the project's extension
 to the contract): a `not_same` pair is left out (`screening_suppressed` lists it, with who
@@ -22,7 +22,6 @@ from rareflow.screening.engine import (
     ScreeningResult,
     screen,
 )
-from rareflow.screening.names import prepare
 from rareflow.screening.settings import ScreeningSettings
 from rareflow.screening.sources import DECISION_COLUMNS, ENTITY_COLUMNS, PARTY_COLUMNS
 
@@ -30,11 +29,6 @@ if TYPE_CHECKING:
     from rareflow.analyses.model import FlowModel
 
 MATCH_COLUMNS = ["party_id", "list", "entity_id", "matched_name", "how", "score", "decision"]
-
-
-def normalise_name(name: str) -> str:
-    """Transliterated, lower case, legal forms and honorifics out, words sorted."""
-    return " ".join(sorted(prepare(str(name)).tokens))
 
 
 def _split(value: object) -> list[str]:
@@ -86,15 +80,6 @@ def _as_matches(result: ScreeningResult) -> pd.DataFrame:
     return pd.DataFrame({"party_id": c.party_id, "list": c.list, "entity_id": c.entity_id,
                          "matched_name": c.entity_name, "how": c.explanation,
                          "score": c.score, "decision": c.decision}, columns=MATCH_COLUMNS)
-
-
-def restricted_matches(parties: pd.DataFrame, restricted: pd.DataFrame,
-                       settings: ScreeningSettings | None = None) -> pd.DataFrame:
-    """(party_id, list, entity_id, matched_name, how, score, decision) of every `match`:
-    `how` is the explanation (it says `exact name` or `same normalised name` when the
-    names are the same)."""
-    m = _as_matches(screen_tables(parties, restricted, settings))
-    return m[m.decision == "match"].reset_index(drop=True)
 
 
 def decisions_frame(decisions: pd.DataFrame) -> pd.DataFrame:
