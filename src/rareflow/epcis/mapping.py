@@ -161,11 +161,6 @@ def _text(node: Node, name: str) -> str | None:
     return None
 
 
-def _ext(node: Node, local: str) -> str | None:
-    """An event-level rareflow extension field (``rf:local`` in any spelling)."""
-    return _exts(node).get(local)
-
-
 _RF_EXPANDED = f"{{{RF_NS}}}"
 
 
