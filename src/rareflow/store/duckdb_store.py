@@ -10,11 +10,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
+import ibis.common.exceptions
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from rareflow.errors import ConfigError, StoreBusyError, UnreadableFileError
 from rareflow.readers.excerpt import escape
+from rareflow.store import compiled
 from rareflow.store.base import Capabilities, RawRead, Store
 
 
@@ -77,6 +81,7 @@ class DuckDBStore(Store):
                  lock_wait: float | None = None) -> None:
         self.path = Path(path) if path else None
         con = connect(self.path, lock_wait=lock_wait)
+        compiled.install(con)
         super().__init__(con)
 
     def has(self, name: str) -> bool:
@@ -86,6 +91,58 @@ class DuckDBStore(Store):
             "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_catalog "
             "IN (current_database(), 'temp') AND table_schema = current_schema() LIMIT 1",
             [name]).fetchone() is not None
+
+    def table(self, name: str) -> ir.Table:
+        """The stored table `name`, as Ibis's `con.table` makes it (the columns' types
+        from DuckDB's DESCRIBE), with each type's text parsed once per process."""
+        try:
+            rows = self.raw.execute(f"DESCRIBE {_ident(name)}").fetchall()
+        except duckdb.CatalogException:
+            raise ibis.common.exceptions.TableNotFound(name) from None
+        schema = ibis.schema({col: _dtype(self.con, typ, null == "YES")
+                              for col, typ, null, *_ in rows})
+        return ops.DatabaseTable(name, schema=schema, source=self.con,
+                                 namespace=ops.Namespace()).to_expr()
+
+    def table_or_none(self, name: str) -> ir.Table | None:
+        return self.table(name) if self.has(name) else None
+
+    def materialize(self, name: str, expr: ir.Table, *, temp: bool = False) -> ir.Table:
+        """As Ibis's `create_table` does it (the table declared with the expression's
+        column types, then filled; a table that exists is replaced by a new one, so that the
+        expression may read it), with the expression's SQL from the compiled cache."""
+        if expr.schema().null_fields:  # Ibis's own error for a column of no type
+            return super().materialize(name, expr, temp=temp)
+        self.con._run_pre_execute_hooks(expr)  # register the memtables the SQL names
+        sql = self.con.compile(expr)
+        exists = self.has(name)
+        target = self.temp_name(f"{name}_new") if exists else name
+        kind = "TEMP TABLE" if temp else "TABLE"
+        self.raw.execute(f"CREATE {kind} {_ident(target)} ({_column_defs(expr.schema())})")
+        self.raw.execute(f"INSERT INTO {_ident(target)} {sql}")
+        if exists:
+            self.raw.execute(f"DROP TABLE {_ident(name)}")
+            self.raw.execute(f"ALTER TABLE {_ident(target)} RENAME TO {_ident(name)}")
+        return self.table(name)
+
+    def append(self, name: str, expr: ir.Table) -> None:
+        """Add rows to `name` (created from `expr` if it does not exist): the stored
+        table's columns in its order, a column `expr` lacks as a typed null, one it adds
+        added to the table first."""
+        if not self.has(name):
+            self.materialize(name, expr)
+            return
+        target = self.table(name)
+        missing = [c for c in expr.columns if c not in target.columns]
+        if missing:
+            self._add_columns(name, {c: expr[c].type() for c in missing})
+            target = self.table(name)
+        cols = {c: (expr[c] if c in expr.columns else ibis.null(target[c].type()))
+                for c in target.columns}
+        select = expr.select(**cols)
+        self.con._run_pre_execute_hooks(select)
+        names = ", ".join(_ident(c) for c in cols)
+        self.raw.execute(f"INSERT INTO {_ident(name)} ({names}) {self.con.compile(select)}")
 
     @property
     def raw(self) -> Any:
@@ -133,7 +190,7 @@ class DuckDBStore(Store):
         self.raw.execute(
             f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS SELECT * EXCLUDE (ordinality), "
             f"CAST(ordinality + {1 + lead} AS BIGINT) AS _line FROM {src} WITH ORDINALITY")
-        return RawRead(self.con.table(name), [])
+        return RawRead(self.table(name), [])
 
     def _read_csv_careful(self, path: Path) -> RawRead:
         import pyarrow as pa
@@ -162,7 +219,7 @@ class DuckDBStore(Store):
             )
         except Exception as exc:
             raise UnreadableFileError(str(path), _why(exc)) from exc
-        return RawRead(self.con.table(name), [])
+        return RawRead(self.table(name), [])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -181,7 +238,7 @@ class DuckDBStore(Store):
         self.con._run_pre_execute_hooks(expr)  # register the memtables the SQL names
         self.raw.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS "
                          f"{self.con.compile(expr)}")
-        return self.con.table(name)
+        return self.table(name)
 
     def excerpt_rejects(self, name: str) -> ir.Table:
         from rareflow.readers.excerpt import REASON_CHARS, excerpt_sql
@@ -209,6 +266,30 @@ def _why(exc: Exception) -> str:
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     text = escape(text)
     return text if len(text) <= 600 else text[:599] + "\u2026"
+
+
+_DEFS: dict[Any, str] = {}
+_DTYPES: dict[tuple[str, bool], Any] = {}
+
+
+def _dtype(con: Any, text: str, nullable: bool) -> Any:
+    """Ibis's data type for DuckDB's type `text` (parsed by sqlglot: kept once parsed)."""
+    dtype = _DTYPES.get((text, nullable))
+    if dtype is None:
+        dtype = con.compiler.type_mapper.from_string(text, nullable=nullable)
+        if len(_DTYPES) < 4096:
+            _DTYPES[text, nullable] = dtype
+    return dtype
+
+
+def _column_defs(schema: Any) -> str:
+    """`"name" TYPE, ...` for a CREATE TABLE of an Ibis schema, as Ibis writes them."""
+    defs = _DEFS.get(schema)
+    if defs is None:
+        defs = ", ".join(d.sql("duckdb") for d in schema.to_sqlglot_column_defs("duckdb"))
+        if len(_DEFS) < 4096:
+            _DEFS[schema] = defs
+    return defs
 
 
 def _duck_type(dtype: Any) -> str:
