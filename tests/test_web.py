@@ -16,7 +16,15 @@ import pytest
 
 from conftest import Built
 from rareflow.web.views import REDACTED
-from test_web_support import PASSWORD, WebApp, close_all, csrf_of, login, web_app
+from test_web_support import (
+    PASSWORD,
+    WebApp,
+    close_all,
+    csrf_of,
+    login,
+    screening_web_app,
+    web_app,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -214,6 +222,84 @@ def test_party_page(officer, demo_world: Built) -> None:
     assert officer.get("/parties/NO-SUCH-PARTY").status_code == 404
 
 
+SEVERITY_OF = {"match": "high", "possible": "low"}
+
+
+def test_party_page_shows_its_screening_candidates(officer, demo_web: WebApp) -> None:
+    """Each party's restricted-party candidates on its page, from the analysis's own
+    screening: the same pairs, decisions and scores as the restricted_party findings (one
+    finding a candidate, high for a match, low for a possible). The demo plants
+    IN-EDD-01, whose name is a variant of the listed MEU-0001 (docs/demo-scenarios.md)."""
+    snap = demo_web.app.state.web.service.snapshot()
+    found = [f for f in snap.findings if f.rule == "restricted_party"]
+    assert ("IN-EDD-01", "MEU-0001") in {(f.subject_id, f.evidence[1]) for f in found}
+    got = set()
+    for pid in sorted({f.subject_id for f in found}):
+        sc = officer.get(f"/api/parties/{pid}").json()["screening"]
+        assert sc["screened"] and sc["not_same"] == []  # the demo has no judgement
+        for c in sc["candidates"]:
+            assert 0 < c["score"] <= 1 and c["explanation"] and c["judgement"] is None
+            got.add((pid, c["entity_id"], SEVERITY_OF[c["decision"]],
+                     f"score {c['score']:.2f}"))
+    assert got == {(f.subject_id, f.evidence[1], f.severity,
+                    re.search(r"score \d\.\d\d", f.message).group(0)) for f in found}
+    html = officer.get("/parties/IN-EDD-01").text
+    row = re.search(r'<table class="screening">.*?</table>', html, re.S).group(0)
+    assert "MEU-0001" in row and "demo-military-end-users" in row
+    # the importer of IN-EDD-01 sees its own candidates, those of no other party
+    mine = demo_web.client("indra").get("/api/parties/IN-EDD-01").json()["screening"]
+    assert [(c["entity_id"], c["score"], c["decision"]) for c in mine["candidates"]] == [
+        (c["entity_id"], c["score"], c["decision"]) for c in officer.get(
+            "/api/parties/IN-EDD-01").json()["screening"]["candidates"]]
+    ivan = demo_web.client("ivan")
+    assert ivan.get(f"/api/parties/{IMPORTER_PARTY}").json()["screening"]["candidates"] == []
+    assert "No candidate: no listed name comes close." in ivan.get(
+        f"/parties/{IMPORTER_PARTY}").text
+
+
+@pytest.fixture(scope="session")
+def screening_web(tmp_path_factory: pytest.TempPathFactory) -> WebApp:
+    yield screening_web_app(tmp_path_factory.mktemp("web_screening"))
+    close_all()
+
+
+def test_screening_judgements_on_the_party_page(screening_web: WebApp) -> None:
+    """The analysts' judgements (screening_decisions): X-IN-8's match confirmed the same
+    (still a candidate, with who judged, when and why), X-IN-7's possible judged not the
+    same (no longer a candidate, no finding; listed apart). Each importer sees its own."""
+    officer = screening_web.client("olivia")
+    x8 = officer.get("/api/parties/X-IN-8").json()["screening"]
+    [c] = x8["candidates"]
+    assert (c["entity_id"], c["decision"]) == ("MEU-EX-1", "match")
+    assert c["judgement"] == {"decision": "same", "by": "ana", "date": "2025-09-01",
+                              "note": "registry extract: same company number"}
+    assert c["explanation"].endswith("confirmed the same by ana on 2025-09-01: registry "
+                                     "extract: same company number")
+    x7 = officer.get("/api/parties/X-IN-7").json()["screening"]
+    assert x7["candidates"] == []
+    [n] = x7["not_same"]
+    assert (n["entity_id"], n["by"], n["date"], n["note"]) == (
+        "MEU-EX-1", "ana", "2025-09-02", "different founders and address")
+    assert 0.8 < n["score"] < 0.9  # it was a possible
+    findings = officer.get("/api/findings", params={"rule": "restricted_party"}).json()
+    assert [(f["subject_id"], f["severity"]) for f in findings["findings"]] == [
+        ("X-IN-8", "high")]
+    html = officer.get("/parties/X-IN-7").text
+    assert "Judged not the same (1)" in html and "different founders and address" in html
+    assert "same by ana on 2025-09-01" in officer.get("/parties/X-IN-8").text
+    # each importer: its own party's candidates and judgements, nothing of the other's
+    xavier, xena = screening_web.client("xavier"), screening_web.client("xena")
+    assert xavier.get("/api/parties/X-IN-8").json()["screening"] == x8
+    assert xena.get("/api/parties/X-IN-7").json()["screening"] == x7
+    for c, other, words in ((xavier, "X-IN-7", ("different founders", "0.86")),
+                            (xena, "X-IN-8", ("registry extract", "0.97"))):
+        assert c.get(f"/parties/{other}").status_code == 404
+        assert c.get(f"/api/parties/{other}").status_code == 404
+        for url in ("/", "/api/dashboard", "/findings", "/api/findings", "/events"):
+            body = c.get(url).text
+            assert other not in body and not [w for w in words if w in body], url
+
+
 def _figure(html: str, name: str) -> dict:
     import json
 
@@ -335,6 +421,82 @@ def test_api_docs_are_served_from_the_package(officer) -> None:
             "/api/applications", "/api/uploads"} <= set(spec["paths"])
 
 
+# --- EPCIS 2.0 events, paged -------------------------------------------------------------------
+def _event_list(r) -> list[dict]:  # noqa: ANN001
+    assert r.status_code == 200, r.text
+    return r.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+
+
+def _next(r) -> str | None:  # noqa: ANN001
+    """The next page's URL from the `Link` header (EPCIS 2.0 REST binding), or None."""
+    link = r.headers.get("link")
+    if link is None:
+        return None
+    m = re.fullmatch(r'<([^>]+)>; rel="next"', link)
+    assert m, link
+    return m.group(1)
+
+
+def event_pages(c, **params) -> list[list[dict]]:  # noqa: ANN001
+    """Every page of `GET /events?params`, following the Link headers as a client does."""
+    pages, r = [], c.get("/events", params=params)
+    while True:
+        pages.append(_event_list(r))
+        url = _next(r)
+        if url is None:
+            return pages
+        assert "nextPageToken=" in url
+        r = c.get(url)
+
+
+def test_events_page_through_every_event_exactly_once(demo_web: WebApp, officer) -> None:
+    """`GET /events` pages as the EPCIS 2.0 REST binding has it: `perPage` events a page,
+    a `Link: <...>; rel="next"` header while more follow (its URL keeps the query and adds
+    `nextPageToken`), none on the last page. Paged through, every chain row of the store
+    (each flow, transformation and stock report) comes once, in the order of eventTime."""
+    snap = demo_web.app.state.web.service.snapshot()
+    n = {t: len(snap.table(t)) for t in ("flows", "transformations", "stocks")}
+    assert min(n.values()) > 0 and sum(n.values()) > 500
+    pages = event_pages(officer, perPage="100")
+    assert [len(p) for p in pages[:-1]] == [100] * (len(pages) - 1) and len(pages[-1]) > 0
+    ids = [e["eventID"] for p in pages for e in p]
+    assert len(ids) == len(set(ids)) == sum(n.values())
+    assert sum(e["type"] == "TransformationEvent" for p in pages for e in p) == n[
+        "transformations"]
+    assert sum(e["eventID"].startswith("urn:rareflow:flow:") for p in pages
+               for e in p) == n["flows"]
+    times = [e["eventTime"] for p in pages for e in p]
+    assert times == sorted(times)
+    # the binding's default: 30 a page; one page of all when perPage covers them
+    r = officer.get("/events")
+    assert len(_event_list(r)) == 30 and _next(r)
+    whole = officer.get("/events", params={"perPage": "1000"})
+    assert [e["eventID"] for e in _event_list(whole)] == ids and _next(whole) is None
+    # a filtered query pages the same way (lists pipe-delimited, as the binding has them)
+    both = event_pages(officer, eventType="ObjectEvent|TransformationEvent", perPage="70")
+    assert sorted(e["eventID"] for p in both for e in p) == sorted(ids)
+    made = event_pages(officer, eventType="TransformationEvent", perPage="60")
+    assert len({e["eventID"] for p in made for e in p}) == n["transformations"]
+    # a token belongs to its query; one this server did not give is a QueryParameterException
+    token = re.search(r"nextPageToken=([^&>]+)", r.headers["link"]).group(1)
+    for params, what in (({"nextPageToken": token, "eventType": "ObjectEvent"},
+                          "belongs to another query"),
+                         ({"nextPageToken": "not-a-token"}, "not a token this server gave"),
+                         ({"perPage": "0"}, "perPage")):
+        bad = officer.get("/events", params=params)
+        assert bad.status_code == 400 and what in bad.json()["title"], params
+        assert bad.json()["type"] == "epcisException:QueryParameterException"
+    # an importer pages through the events of its own party, each once
+    own = event_pages(demo_web.client("ivan"), perPage="7")
+    assert len(own) > 2
+    mine = [e["eventID"] for p in own for e in p]
+    flows, trans, stocks = (snap.table(t) for t in ("flows", "transformations", "stocks"))
+    expected = (((flows.from_id == IMPORTER_PARTY) | (flows.to_id == IMPORTER_PARTY)).sum()
+                + (trans.party_id == IMPORTER_PARTY).sum()
+                + (stocks.party_id == IMPORTER_PARTY).sum())
+    assert len(mine) == len(set(mine)) == expected > 20
+
+
 # --- importer isolation -----------------------------------------------------------------------
 def _fill(path: str, ids: dict[str, list[str]]) -> list[str]:
     """Every URL of a route: its path parameter filled with every id of its kind (a record
@@ -371,6 +533,13 @@ def test_an_importer_sees_nothing_of_other_parties_on_any_route(
         f"{v:,.1f}" for v in own.received_kg}
     mine = {f.id for f in snap.findings if f.subject_type == "party" and f.subject_id == party}
     theirs = {f.id for f in snap.findings if f.subject_type == "party" and f.subject_id != party}
+    # other parties' restricted-party candidates (the listed entities), but for those that
+    # are candidates of the importer's party too
+    cand = snap.screening
+    listed = (set(cand[cand.party_id != party].entity_id)
+              | set(cand[cand.party_id != party].entity_name)) - (
+        set(cand[cand.party_id == party].entity_id)
+        | set(cand[cand.party_id == party].entity_name))
     c = demo_web.client(user)
     # other parties' chain records (a finding's lot trace walks through them): none reaches
     # the importer, but for the ids its own findings cite
@@ -391,15 +560,21 @@ def test_an_importer_sees_nothing_of_other_parties_on_any_route(
     for route in gets:
         for url in _fill(route.path, ids):
             r = c.get(url)
-            assert r.status_code in (200, 403, 404), (url, r.status_code)
-            body = r.text
-            leaked = sorted(w for w in words if w in body)
-            assert not leaked, (url, leaked[:5])
-            assert not [x for x in figures if x in body], url
-            assert not [f for f in theirs if f in body], url
-            assert not foreign & set(re.findall(r"[\w:.-]+", body)), url
-            if r.status_code == 200:
+            pages = [r]
+            while route.path == "/events" and _next(pages[-1]):  # every page of the events
+                pages.append(c.get(_next(pages[-1])))
+            for r in pages:
+                assert r.status_code in (200, 403, 404), (url, r.status_code)
+                body = r.text + " " + " ".join(r.headers.values())
+                leaked = sorted(w for w in words if w in body)
+                assert not leaked, (url, leaked[:5])
+                assert not [x for x in figures if x in body], url
+                assert not [f for f in theirs if f in body], url
+                assert not [x for x in listed if x in body], url
+                assert not foreign & set(re.findall(r"[\w:.-]+", body)), url
+            if pages[0].status_code == 200:
                 seen.add(url)
+    assert any(u == "/events" for u in seen)
     assert f"/parties/{party}" in seen and f"/api/parties/{party}" in seen
     for other in others.party_id:
         assert c.get(f"/parties/{other}").status_code == 404
@@ -413,14 +588,21 @@ def test_an_importer_sees_nothing_of_other_parties_on_any_route(
                           and f.subject_id == "EUC-VN-2025")
         tr = c.get(f"/api/findings/{incomplete.id}").json()["trace"]
         assert tr["figure"] and not tr["partial"]
-        nodes = tr["figure"]["data"][0]["node"]["label"]
-        assert sum(n.startswith("shipment CN-VN-D-") for n in nodes) == 12
+        nodes = tr["figure"]["data"][0]["node"]
+        assert sum(n.startswith("shipment CN-VN-D-") for n in nodes["label"]) == 12
+        # each shipment's exporter, another party, is [other party] in the Sankey's hover
+        # text, and the page carries the figure to draw (tests/test_web_browser.py draws it)
+        shipped = [x for x in nodes["customdata"] if x.startswith("shipment CN-VN-D-")]
+        assert len(shipped) == 12 and all(f"<br>{REDACTED} -> {party}<br>" in x
+                                          for x in shipped)
+        page = c.get(f"/findings/{incomplete.id}").text
+        assert 'data-figure="fig-trace"' in page  # the figure as JSON, `>` as \u003e
+        assert f"{REDACTED} -\\u003e {party}" in page
         assert "/certificates/EUC-VN-2025" in seen
-        events = c.get("/events").json()["epcisBody"]["queryResults"]["resultsBody"]
-        assert events["eventList"]  # its transformations, as EPCIS events
-        officer_events = demo_web.client("olivia").get("/events").json()
-        assert len(events["eventList"]) < len(
-            officer_events["epcisBody"]["queryResults"]["resultsBody"]["eventList"])
+        events = sum(event_pages(c, perPage="1000"), [])
+        assert events  # its transformations, as EPCIS events
+        assert len(events) < sum(len(p) for p in event_pages(demo_web.client("olivia"),
+                                                             perPage="1000"))
     else:  # the forged certificate number it shares: shown, the other end user redacted
         forged = next(f for f in snap.findings if f.subject_id == "EUC-IN-2025")
         d = c.get(f"/api/findings/{forged.id}").json()
@@ -438,6 +620,14 @@ def test_an_importer_sees_nothing_of_other_parties_on_any_route(
         assert tr["partial"] and tr["records"] == 2
         assert demo_web.client("olivia").get(f"/api/findings/{restricted.id}").json()[
             "trace"]["records"] > 50
+        # no link between its two records: no Sankey, said so
+        assert tr["figure"] is None and tr["message"] == ("The trace reached no link "
+                                                          "between records of yours.")
+        assert "The trace reached no link between records of yours." in c.get(
+            f"/findings/{restricted.id}").text
+        # its restricted-party candidate is on its party page
+        sc = c.get(f"/api/parties/{party}").json()["screening"]
+        assert "MEU-0001" in {x["entity_id"] for x in sc["candidates"]}
 
 
 def test_importer_dashboard_holds_its_own_findings_only(demo_web: WebApp) -> None:

@@ -9,6 +9,7 @@ temporary folder, or to $RAREFLOW_SCREENSHOTS (docs/serve/ for docs/serve.md:
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import threading
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Built
-from test_web_support import PASSWORD, WebApp, close_all, example_web_app, web_app
+from conftest import EXAMPLE, Built
+from test_web_support import PASSWORD, WebApp, certificate, close_all, example_web_app, web_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api",
@@ -55,10 +56,14 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def demo_server(demo_world: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    w: WebApp = web_app("demo", demo_world, tmp_path_factory.mktemp("web_demo"),
-                        {"ivan": "VN-IMP-01", "indra": "IN-EDD-01"})
-    s = Server(w.app)
+def demo_app(demo_world: Built, tmp_path_factory: pytest.TempPathFactory) -> WebApp:
+    return web_app("demo", demo_world, tmp_path_factory.mktemp("web_demo"),
+                   {"ivan": "VN-IMP-01", "indra": "IN-EDD-01"})
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_app: WebApp) -> Iterator[str]:
+    s = Server(demo_app.app)
     yield s.url
     s.stop()
 
@@ -145,6 +150,12 @@ def test_officer_filters_findings_opens_evidence_and_decides(browser, demo_serve
     page.goto("/parties/VN-IMP-01")
     page.wait_for_selector(".chart .main-svg .errorbar")  # unaccounted kg, +-2 sd
     page.screenshot(path=str(shots / "party.png"), full_page=True)
+    # a party with a restricted-party candidate: the list, entity, score and decision, why
+    page.goto("/parties/IN-EDD-01")
+    row = page.locator("table.screening tbody tr").filter(has_text="MEU-0001")
+    assert row.locator("td:nth-child(5)").inner_text() == "match"
+    assert "demo-military-end-users" in row.inner_text()
+    page.locator("section#screening").screenshot(path=str(shots / "party-screening.png"))
 
     page.goto("/")
     page.click("a[href='/destinations/VN']")
@@ -194,6 +205,34 @@ def test_importer_sees_its_party_and_not_another(browser, demo_server: str,
     page.context.close()
 
 
+def test_importer_trace_shows_other_parties_as_redacted(browser, demo_server: str,
+                                                        demo_app: WebApp, shots: Path) -> None:
+    """VN-IMP-01's importer opens the finding on its certificate: the lot trace is drawn
+    (its 12 shipments, what it made of them and sold), each shipment's exporter shows as
+    [other party] in the hover text, and nothing of another party is on the page."""
+    snap = demo_app.app.state.web.service.snapshot()
+    parties = snap.table("parties")
+    others = parties[parties.party_id != "VN-IMP-01"]
+    words = set(others.party_id) | {n for n in others.name if isinstance(n, str)}
+    page = _page(browser, demo_server)
+    _login(page, "ivan")
+    page.goto("/findings?rule=certificate_incomplete")
+    page.click("table.findings tbody tr >> nth=0 >> a")
+    page.wait_for_url("**/findings/F-**")
+    page.wait_for_selector(".chart.trace g.sankey-node")  # drawn, offline
+    nodes = page.locator(".chart.trace g.sankey-node")
+    assert nodes.count() == 38
+    shipment = nodes.filter(has_text="shipment CN-VN-D-00001")
+    shipment.locator("rect").hover()
+    hover = page.locator(".hoverlayer .hovertext")
+    hover.wait_for()
+    assert "[other party] -> VN-IMP-01" in hover.text_content()  # an SVG text
+    page.screenshot(path=str(shots / "finding-importer.png"), full_page=True)
+    text = page.locator("body").inner_text() + page.content()
+    assert not [w for w in words if w in text]
+    page.context.close()
+
+
 def test_admin_adds_a_user(browser, demo_server: str, shots: Path) -> None:
     page = _page(browser, demo_server)
     _login(page, "adam")
@@ -231,4 +270,48 @@ def test_upload_with_a_bad_row_shows_its_reject(browser, example_server: str,
     cells = row.locator("td").all_inner_texts()
     assert cells[:3] == ["flows.csv", "3", "units"] and cells[4] == "twenty"
     page.screenshot(path=str(shots / "upload.png"), full_page=True)
+    page.context.close()
+
+
+def test_importer_uploads_certificates_and_sees_each_verified(browser, example_server: str,
+                                                             shots: Path,
+                                                             tmp_path: Path) -> None:
+    """The officer files the key register; the importer then files its signed certificate
+    and one naming another party through the certificates form: the first stored and
+    verified valid, the second set aside with the reason; the certificate's page shows it."""
+    keys = tmp_path / "keys.zip"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("keys.csv", (EXAMPLE / "keys.csv").read_text())
+    keys.write_bytes(buf.getvalue())
+    page = _page(browser, example_server)
+    _login(page, "olivia")
+    page.click("nav >> text=Upload")
+    page.set_input_files("input[name=dataset]", str(keys))
+    page.click("form.upload button >> nth=0")
+    page.wait_for_url("**/uploads/*")
+    assert page.locator("p.status").inner_text().startswith("stored")
+    page.context.close()
+
+    mine, theirs = tmp_path / "EX-EUC-B1.json", tmp_path / "EX-EUC-B2.json"
+    mine.write_text(json.dumps(certificate("EX-EUC-B1"), indent=2))
+    theirs.write_text(json.dumps(certificate("EX-EUC-B2", "EX-IN-02"), indent=2))
+    page = _page(browser, example_server)
+    _login(page, "ivy")
+    page.click("nav >> text=Upload")
+    page.set_input_files("form.certificates input[name=certificates]", [str(mine), str(theirs)])
+    page.click("form.certificates button")
+    page.wait_for_url("**/uploads/*")
+    assert page.locator("p.status").inner_text().startswith(
+        "stored: 2 file(s): 1 certificate(s) stored, 0 already stored, 1 set aside")
+    row = page.locator("table.certificates tbody tr").first
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:3] == ["certificates/EX-EUC-B1.json", "EX-EUC-B1", "stored"]
+    assert cells[3].startswith("valid")
+    reject = page.locator("table.rejects tbody tr.reject").first.inner_text()
+    assert "EX-EUC-B2.json" in reject and "does not name your party (EX-IN-01)" in reject
+    page.screenshot(path=str(shots / "upload-certificates.png"), full_page=True)
+    row.locator("a").click()
+    page.wait_for_url("**/certificates/EX-EUC-B1")
+    assert page.locator("table.steps tr.fail").count() == 0
     page.context.close()

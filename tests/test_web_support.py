@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Built, copy_store
+from conftest import EXAMPLE, Built, copy_store
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install -e '.[dev]')")
 
@@ -94,6 +94,61 @@ def example_web_app(root: Path) -> WebApp:
             w.close()
         web_app("example", Built(data, db, report), root, {"ivy": "EX-IN-01"})
     return _CACHE["example"]
+
+
+def screening_web_app(root: Path) -> WebApp:
+    """The web application on the contract example's parties, shipments and restricted list
+    (MEU-EX-1 'Example Defence Drones Pvt Ltd', IN) with two parties close to the listed
+    name (tests/test_screening_decisions.py explains their scores): X-IN-8 'Example Defense
+    Drone Pvt Ltd', a `match`, and X-IN-7 'Example Defence Drone Systems Pvt Ltd', a
+    `possible`; and the analysts' judgements of both: X-IN-8 confirmed the same, X-IN-7
+    judged not the same. Importers: `xavier` of X-IN-8, `xena` of X-IN-7. Built once per
+    process."""
+    if "screening" not in _CACHE:
+        from conftest import append_rows, example_subset
+        from rareflow.workspace import Workspace
+
+        data = example_subset(root / "data", "restricted_parties")
+        append_rows(data / "parties.csv",
+                    "X-IN-8,Example Defense Drone Pvt Ltd,IN,manufacturer,,,,,,,",
+                    "X-IN-7,Example Defence Drone Systems Pvt Ltd,IN,manufacturer,,,,,,,")
+        (data / "screening_decisions.csv").write_text(
+            "party_id,entity_id,decision,by,date,note\n"
+            "X-IN-8,MEU-EX-1,same,ana,2025-09-01,registry extract: same company number\n"
+            "X-IN-7,MEU-EX-1,not_same,ana,2025-09-02,different founders and address\n",
+            encoding="utf-8")
+        db = root / "built" / "rareflow.duckdb"
+        db.parent.mkdir()
+        w = Workspace.open(db)
+        try:
+            report = w.ingest(data)
+        finally:
+            w.close()
+        web_app("screening", Built(data, db, report), root,
+                {"xavier": "X-IN-8", "xena": "X-IN-7"})
+    return _CACHE["screening"]
+
+
+SECRETS = dict(line.split() for line in (EXAMPLE / "EXAMPLE-SECRET-KEYS.txt").read_text()
+               .splitlines() if line.strip() and not line.startswith("#"))
+
+
+def certificate(cid: str, party: str = "EX-IN-01",
+                signers: tuple[str, ...] = ("EX-IN-01", "EX-IN-GOV")) -> dict:
+    """The contract example's certificate (EX-EUC-01: end user and importer EX-IN-01,
+    endorsed by EX-IN-GOV) numbered `cid`, for `party`, signed as `rareflow certificate
+    sign` signs (eddsa-jcs-2022) with the example's keys of `signers`."""
+    import json
+
+    from rareflow.vc import KeyPair, sign_credential
+
+    doc = json.loads((EXAMPLE / "certificates" / "EX-EUC-01.json").read_text())
+    doc.pop("proof")
+    doc["credentialSubject"].update(certificate_id=cid, importer_id=party, end_user_id=party)
+    for n, who in enumerate(signers):
+        doc = sign_credential(doc, KeyPair.from_secret_multibase(SECRETS[who]),
+                              f"2025-03-0{n + 1}T09:00:00Z")
+    return doc
 
 
 def close_all() -> None:

@@ -16,7 +16,7 @@ from rareflow.analyses.balances import BalanceSettings
 from rareflow.analyses.licences import licence_ledger
 from rareflow.analyses.model import FlowModel
 from rareflow.analyses.registry import RULES
-from rareflow.analyses.screening import suppressed_notes
+from rareflow.analyses.screening import ScreeningResult, screening_result, suppressed_notes
 from rareflow.analyses.tables import Tables
 from rareflow.assessment import decide_applications
 from rareflow.contract import load_contract
@@ -50,6 +50,8 @@ class AnalysisResult:
     cohort: pd.DataFrame | None = None  # where each period's release was by the data's end
     checks: pd.DataFrame | None = None  # attribution against the balances: a failure is a bug
     notes: list[str] = field(default_factory=list)
+    # the restricted-party screening the analysis made (candidates, and those judged not_same)
+    screening: ScreeningResult | None = None
 
 
 class Workspace:
@@ -187,6 +189,7 @@ class Workspace:
         )
         result.traces = self._teardown_traces(t)
         result.notes = suppressed_notes(m)  # restricted-party candidates judged not_same
+        result.screening = screening_result(m)  # computed once per analysis (FlowModel.once)
         if t.applications is not None:
             if progress:
                 progress("licence applications")

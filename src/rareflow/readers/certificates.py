@@ -53,11 +53,45 @@ def document_hash(doc: dict) -> str:
     return hashlib.sha256(rfc8785.dumps(doc)).hexdigest()
 
 
-def certificate_row(doc: dict) -> tuple[dict[str, str | None], list[dict[str, str | None]]]:
-    """Flatten one VC document into a `certificates` row and its `certificate_items` rows."""
+# the members of a certificate that must have one JSON shape to be read at all: (where, name,
+# the shapes allowed). `end_use` may be text (its description) or an object.
+SHAPES: tuple[tuple[str, str, tuple[type, ...]], ...] = (
+    ("document", "credentialSubject", (dict, list)),
+    ("subject", "end_use", (dict, str)),
+    ("subject", "signatory", (dict,)),
+    ("subject", "endorsement", (dict,)),
+    ("subject", "commitments", (list,)),
+    ("subject", "items", (list,)),
+)
+_SHAPE_NAMES = {dict: "an object", list: "a list", str: "text"}
+
+
+def _subject(doc: dict) -> object:
     subject = doc.get("credentialSubject") or {}
     if isinstance(subject, list):
         subject = subject[0] if subject else {}
+    return subject
+
+
+def shape_problem(doc: dict) -> tuple[str, str] | None:
+    """(member, reason) when a member of the certificate has a shape it cannot be read in
+    (e.g. `credentialSubject` a string, `commitments` an object); None when it reads."""
+    subject = _subject(doc)
+    if not isinstance(subject, dict):
+        return "credentialSubject", "credentialSubject is not a JSON object"
+    for where, name, allowed in SHAPES:
+        value = (doc if where == "document" else subject).get(name)
+        if value is not None and not isinstance(value, allowed):
+            shapes = " or ".join(_SHAPE_NAMES[t] for t in allowed)
+            return name, f"{name} is {type(value).__name__}, not {shapes}"
+    return None
+
+
+def certificate_row(doc: dict) -> tuple[dict[str, str | None], list[dict[str, str | None]]]:
+    """Flatten one VC document into a `certificates` row and its `certificate_items` rows
+    (a document with a `shape_problem` is refused before: see `read_certificates`)."""
+    subject = _subject(doc)
+    assert isinstance(subject, dict)
     end_use = subject.get("end_use") or {}
     signatory = subject.get("signatory") or {}
     endorsement = subject.get("endorsement") or {}
@@ -130,6 +164,12 @@ def read_certificates(paths: list[Path]) -> tuple[pa.Table, pa.Table, list[dict[
             rejects.append({"table": "certificates", "file": label, "line": pos, "column": "",
                             "reason": f"not a JSON document: {exc}", "value": text[:200],
                             "level": "reject"})
+            continue
+        problem = shape_problem(doc)
+        if problem is not None:  # a certificate read wrongly would be worse than none
+            rejects.append({"table": "certificates", "file": label, "line": pos,
+                            "column": problem[0], "reason": f"not read: {problem[1]}",
+                            "value": text[:200], "level": "reject"})
             continue
         row, its = certificate_row(doc)
         rows.append({**row, "_file": label, "_line": pos})

@@ -57,7 +57,7 @@ from rareflow.web.models import (
     open_app_db,
 )
 from rareflow.web.service import StoreService
-from rareflow.web.upload import file_upload
+from rareflow.web.upload import MAX_BYTES, MAX_FILES, file_certificates, file_upload
 
 HERE = Path(__file__).parent
 LOGIN_CSRF = "rareflow_login_csrf"
@@ -452,6 +452,16 @@ def create_app(store: Path, app_db: str | Path | None = None, *,
         up = _file(p, db, dataset)
         return RedirectResponse(f"/uploads/{up['id']}", 303)
 
+    @app.post("/upload/certificates", include_in_schema=False)
+    def certificates_post(request: Request,
+                          certificates: list[UploadFile] = File(...),
+                          csrf: str = Form(""), p: Principal = Depends(who),
+                          db: Session = Depends(get_db)) -> Any:
+        check_csrf(request, p, csrf)
+        need(p, "upload")
+        up = _file_certs(p, db, certificates)
+        return RedirectResponse(f"/uploads/{up['id']}", 303)
+
     @app.get("/uploads/{uid}", include_in_schema=False)
     def upload_page(request: Request, uid: int, p: Principal = Depends(who),
                     db: Session = Depends(get_db)) -> HTMLResponse:
@@ -531,6 +541,22 @@ def create_app(store: Path, app_db: str | Path | None = None, *,
         need(p, "upload")
         return _file(p, db, dataset)
 
+    @app.post("/api/uploads/certificates", tags=["uploads"])
+    def api_upload_certificates(request: Request,
+                                certificates: list[UploadFile] = File(
+                                    ..., description="one W3C VC 2.0 certificate a .json "
+                                    "file; repeat the field for several"),
+                                p: Principal = Depends(who),
+                                db: Session = Depends(get_db)) -> dict:
+        """File end-user certificates: each verified and, unless set aside, stored with its
+        provenance and the analysis brought up to date. An importer files only the
+        certificates naming its party as importer or end user. The answer lists each
+        document's outcome (stored, already stored, set aside) and verification, and the
+        rejects."""
+        check_csrf(request, p, None)
+        need(p, "upload")
+        return _file_certs(p, db, certificates)
+
     @app.get("/api/uploads/{uid}", tags=["uploads"])
     def api_upload_get(uid: int, p: Principal = Depends(who),
                        db: Session = Depends(get_db)) -> dict:
@@ -568,18 +594,27 @@ def create_app(store: Path, app_db: str | Path | None = None, *,
     def epcis_events(request: Request, p: Principal = Depends(who)) -> JSONResponse:
         """The chain data (flows, transformations, stocks) as EPCIS 2.0 events, filtered
         by the query parameters eventType, GE_eventTime, LT_eventTime, EQ_bizStep,
-        EQ_action, EQ_bizLocation, MATCH_anyEPCClass (comma-separated lists) and perPage.
-        An importer gets the events of its own party, other parties' identifiers
-        redacted."""
+        EQ_action, EQ_bizLocation, MATCH_anyEPCClass (lists pipe- or comma-separated) and
+        paged as the EPCIS 2.0 REST binding says: `perPage` events a page (default 30, at
+        most 1000), in the order of eventTime; while more follow, the `Link`
+        header gives the next page's URL (`rel="next"`, with its `nextPageToken`); the last
+        page has none. An importer gets the events of its own party, other parties'
+        identifiers redacted."""
         from rareflow.web import epcis
 
         params = dict(request.query_params)
         bad = epcis.check_params(params)
         if bad:
             return JSONResponse({"type": "epcisException:QueryParameterException",
-                                 "title": bad, "status": 400}, 400)
+                                 "title": bad, "status": 400}, 400,
+                                media_type="application/problem+json")
         sc = scope(p)
-        return JSONResponse(sc.redact(epcis.query(sc.snap, sc.party, params)))
+        page = epcis.query(sc.snap, sc.party, params)
+        headers = {"GS1-EPCIS-Version": "2.0.0"}
+        if page.next_token is not None:
+            nxt = request.url.include_query_params(nextPageToken=page.next_token)
+            headers["Link"] = f'<{nxt}>; rel="next"'
+        return JSONResponse(sc.redact(page.document), headers=headers)
 
     def _capture(p: Principal, db: Session, data: bytes, xml: bool) -> Upload:
         from rareflow.web.epcis import capture
@@ -622,6 +657,17 @@ def create_app(store: Path, app_db: str | Path | None = None, *,
         data = dataset.file.read(50 * 1024 * 1024 + 1)
         up = file_upload(state.service, db, state.uploads, p, dataset.filename or "upload.zip",
                          data)
+        db.commit()
+        return _upload_dict(up)
+
+    def _file_certs(p: Principal, db: Session, files: list[UploadFile]) -> dict[str, Any]:
+        data, total = [], 0
+        for f in files[:MAX_FILES + 1]:
+            data.append((f.filename or "certificate.json", f.file.read(MAX_BYTES + 1 - total)))
+            total += len(data[-1][1])
+            if total > MAX_BYTES:
+                break
+        up = file_certificates(state.service, db, state.uploads, p, data)
         db.commit()
         return _upload_dict(up)
 
@@ -693,7 +739,8 @@ def _upload_dict(up: Upload) -> dict[str, Any]:
     return {"id": up.id, "user": up.user, "party_id": up.party_id, "filename": up.filename,
             "at": up.at.isoformat(timespec="seconds") if up.at else None,
             "status": up.status, "message": up.message, "loaded": up.loaded,
-            "rejected": up.rejected, "rejects": up.rejects or []}
+            "rejected": up.rejected, "rejects": up.rejects or [],
+            "certificates": up.certificates or []}
 
 
 def _capture_dict(up: Upload) -> dict[str, Any]:

@@ -9,11 +9,19 @@ of its events names another party as the owner of what it moves, transforms or c
 
 The events answered are the store's chain data (flows, transformations, stocks, whatever
 file they came from) as `rareflow epcis export` writes them: the same event, and Event Hash
-ID, for the same row."""
+ID, for the same row; paged as the EPCIS 2.0 REST binding has it (`perPage`, a `Link`
+header to the next page with its `nextPageToken`; `query`)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import contextlib
+import hashlib
+import json
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,17 +39,20 @@ MAX_BYTES = 50 * 1024 * 1024
 #: the party column of each chain table that an importer's capture must name as its own
 OWNER = {"flows": "from_id", "transformations": "party_id", "stocks": "party_id"}
 QUERY_PARAMS = ("eventType", "GE_eventTime", "LT_eventTime", "EQ_bizStep", "EQ_action",
-                "EQ_bizLocation", "MATCH_anyEPCClass", "perPage")
+                "EQ_bizLocation", "MATCH_anyEPCClass", "perPage", "nextPageToken")
 
-_EVENTS: dict[int, tuple[Snapshot, list[tuple[dict[str, Any], frozenset[str]]]]] = {}
+_EVENTS: dict[int, tuple[Snapshot, list[tuple[dict[str, Any], frozenset[str]]],
+                         list[tuple[str, str]]]] = {}
 
 
-def events(snap: Snapshot) -> list[tuple[dict[str, Any], frozenset[str]]]:
-    """Every chain row of the store as its EPCIS event, with the parties it concerns (built
-    once per store state)."""
+def events(snap: Snapshot) -> tuple[list[tuple[dict[str, Any], frozenset[str]]],
+                                    list[tuple[str, str]]]:
+    """Every chain row of the store as its EPCIS event, with the parties it concerns, in the
+    order of their keys (`_key`: eventTime, then a digest of eventID), and those keys (for
+    a page token's position); built once per store state."""
     hit = _EVENTS.get(id(snap))
     if hit is not None and hit[0] is snap:
-        return hit[1]
+        return hit[1], hit[2]
     from rareflow.epcis.writer import (
         _Identifiers,
         flow_events,
@@ -69,13 +80,23 @@ def events(snap: Snapshot) -> list[tuple[dict[str, Any], frozenset[str]]]:
             out += list(zip(made, parties, strict=True))
         else:  # a row the writer skips (no id): match by position is lost; own rows only
             out += [(ev, frozenset()) for ev in made]
+    out.sort(key=_key)
+    keys = [_key(e) for e in out]
     _EVENTS.clear()
-    _EVENTS[id(snap)] = (snap, out)
+    _EVENTS[id(snap)] = (snap, out, keys)
     parties = snap.table("parties")
     _URIS.clear()
     for pid in ([] if parties.empty else parties.party_id.astype(str)):
         _URIS[pid] = {ids.party_uri(pid), ids.site_uri(pid)}
-    return out
+    return out, keys
+
+
+def _key(item: Any) -> tuple[str, str]:
+    """An event's place in the pages: its eventTime, then a digest of its eventID (a page
+    token carries the key of the page's last event: no identifier in it to redact)."""
+    ev = item[0] if isinstance(item, tuple) else item
+    digest = hashlib.sha256(str(ev.get("eventID", "")).encode()).hexdigest()[:24]
+    return (str(ev.get("eventTime", "")), digest)
 
 
 _URIS: dict[str, set[str]] = {}  # each party's URIs in the events (PGLN, site, rareflow's)
@@ -91,9 +112,58 @@ def _hide(obj: Any, uris: set[str]) -> Any:
     return obj
 
 
-def query(snap: Snapshot, party: str | None, params: dict[str, str]) -> dict[str, Any]:
-    """An EPCISQueryDocument of the events matching the EPCIS 2.0 query parameters
-    (`QUERY_PARAMS`; a list parameter is comma-separated), `party`'s only when given."""
+PER_PAGE = 30  # the EPCIS 2.0 REST binding's default `perPage`
+MAX_PER_PAGE = 1000  # this server's upper limit (a larger perPage is answered with this many)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query: the document, and the token of the next page (None: the last)."""
+
+    document: dict[str, Any]
+    next_token: str | None
+
+
+def _filters(params: dict[str, str]) -> str:
+    """The query's filters (every parameter but the paging ones), canonical: a page token
+    belongs to one query."""
+    keep = sorted((k, v) for k, v in params.items() if k not in ("perPage", "nextPageToken"))
+    return hashlib.sha256(json.dumps(keep).encode()).hexdigest()[:16]
+
+
+def _token(ev: dict[str, Any], params: dict[str, str]) -> str:
+    """The next page's token: the position after `ev` in the events' order (`_key`) and
+    the query it belongs to. A position, not an offset: it stays valid while
+    uploads add events (those sorting after it show on the pages to come)."""
+    raw = json.dumps([*_key(ev), _filters(params)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+class BadToken(ValueError):
+    pass
+
+
+def _position(token: str, params: dict[str, str]) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        time, eid, query = json.loads(raw)
+        if not all(isinstance(x, str) for x in (time, eid, query)):
+            raise TypeError
+    except (ValueError, TypeError, binascii.Error):
+        raise BadToken("nextPageToken: not a token this server gave (follow the Link "
+                       "header of the previous page)") from None
+    if query != _filters(params):
+        raise BadToken("nextPageToken: it belongs to another query (keep the query "
+                       "parameters of the first page, as the Link header does)")
+    return time, eid
+
+
+def query(snap: Snapshot, party: str | None, params: dict[str, str]) -> Page:
+    """One page of the EPCISQueryDocument of the events matching the EPCIS 2.0 query
+    parameters (`QUERY_PARAMS`; a list parameter is pipe- or comma-separated), `party`'s
+    only when given. Paged as the EPCIS 2.0 REST binding says: at most `perPage` events
+    (default 30, at most `MAX_PER_PAGE`), in the order of eventTime (`_key`); the page
+    after the one given by `nextPageToken`. BadToken for a token that is not this query's."""
     from rareflow.epcis.writer import CONTEXT
 
     types = _list(params.get("eventType"))
@@ -102,9 +172,16 @@ def query(snap: Snapshot, party: str | None, params: dict[str, str]) -> dict[str
     locations = _list(params.get("EQ_bizLocation"))
     classes = _list(params.get("MATCH_anyEPCClass"))
     ge, lt = params.get("GE_eventTime"), params.get("LT_eventTime")
-    per_page = int(params.get("perPage") or 1000)
+    per_page = min(int(params.get("perPage") or PER_PAGE), MAX_PER_PAGE)
+    evs, keys = events(snap)
+    start = 0
+    if params.get("nextPageToken"):
+        start = bisect.bisect_right(keys, _position(params["nextPageToken"], params))
+    hidden = ({u for p, us in _URIS.items() if p != party for u in us}
+              if party is not None else set())
     found = []
-    for ev, parties in events(snap):
+    more = False
+    for ev, parties in evs[start:]:
         if party is not None and party not in parties:
             continue
         if types and ev.get("type") not in types:
@@ -122,19 +199,24 @@ def query(snap: Snapshot, party: str | None, params: dict[str, str]) -> dict[str
         t = str(ev.get("eventTime", ""))
         if (ge and t < ge) or (lt and t >= lt):
             continue
-        if party is not None:  # another party's GLN or URI: as the pages redact it
-            ev = _hide(ev, {u for p, us in _URIS.items() if p != party for u in us})
-        found.append(ev)
-        if len(found) >= per_page:
+        if len(found) == per_page:
+            more = True
             break
-    return {"@context": CONTEXT, "type": "EPCISQueryDocument", "schemaVersion": "2.0",
-            "creationDate": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
-                                           "resultsBody": {"eventList": found}}}}
+        found.append(ev)
+    last = found[-1] if found else None
+    if party is not None:  # another party's GLN or URI: as the pages redact it
+        found = [_hide(ev, hidden) for ev in found]
+    doc = {"@context": CONTEXT, "type": "EPCISQueryDocument", "schemaVersion": "2.0",
+           "creationDate": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+           "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
+                                          "resultsBody": {"eventList": found}}}}
+    return Page(doc, _token(last, params) if more and last is not None else None)
 
 
 def _list(v: str | None) -> list[str]:
-    return [x.strip() for x in (v or "").split(",") if x.strip()]
+    """A list parameter: pipe-delimited as the REST binding has it (`style: pipeDelimited`),
+    or comma-separated."""
+    return [x.strip() for x in re.split(r"[|,]", v or "") if x.strip()]
 
 
 def _quantities(ev: dict[str, Any]) -> list[dict[str, Any]]:
@@ -159,8 +241,14 @@ def check_params(params: dict[str, str]) -> str | None:
                 datetime.fromisoformat(params[k].replace("Z", "+00:00"))
             except ValueError:
                 return f"{k}: not a date-time (e.g. 2025-01-31T00:00:00Z)"
-    if params.get("perPage") and not params["perPage"].isdigit():
-        return "perPage: not a whole number"
+    if params.get("perPage") and not (params["perPage"].isdigit()
+                                      and int(params["perPage"]) > 0):
+        return "perPage: not a whole number of events (1 or more)"
+    if params.get("nextPageToken"):
+        try:
+            _position(params["nextPageToken"], params)
+        except BadToken as exc:
+            return str(exc)
     return None
 
 

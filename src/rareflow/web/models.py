@@ -105,6 +105,9 @@ class Upload(Base):
     loaded: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     rejects: Mapped[list] = mapped_column(JSON, default=list)  # file, line, column, reason...
+    # each certificate document filed: file, line, certificate_id, document_hash, outcome
+    # (stored, already stored, set aside) and its verification (status, codes, as_of)
+    certificates: Mapped[list | None] = mapped_column(JSON, default=list, nullable=True)
 
 
 class AuditEvent(Base):
@@ -154,10 +157,13 @@ def open_app_db(url: str | Path) -> sessionmaker[Session]:
             cur.close()
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
-        # a database made before users could be disabled: add the column
+        # a database made before users could be disabled, or before certificates were
+        # filed through the web: add the column
         if "disabled" not in {c["name"] for c in inspect(conn).get_columns("users")}:
             conn.execute(text("ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL "
                               "DEFAULT FALSE"))
+        if "certificates" not in {c["name"] for c in inspect(conn).get_columns("uploads")}:
+            conn.execute(text("ALTER TABLE uploads ADD COLUMN certificates JSON"))
         for stmt in (_SQLITE_TRIGGERS if sqlite else
                      _PG_TRIGGERS if engine.dialect.name == "postgresql" else ()):
             conn.execute(text(stmt))

@@ -26,7 +26,8 @@ from rareflow.workspace import Workspace
 #: contract tables the pages show, pulled into the snapshot (the demo's are small; a store of
 #: millions of rows would want these paged from the engine instead)
 RECORD_TABLES = ("parties", "shipments", "certificates", "licences", "applications",
-                 "revocations", "products", "flows", "transformations", "stocks")
+                 "revocations", "products", "flows", "transformations", "stocks",
+                 "screening_decisions")
 DROP = ("_hash", "document")  # the certificate's whole document stays in the store
 
 
@@ -57,6 +58,12 @@ class Snapshot:
     # table's rows, for a certificate's verification steps (`rareflow.vc.trust`)
     documents: pd.DataFrame = field(default_factory=pd.DataFrame)
     key_records: list[dict] | None = None
+    # the restricted-party screening of this analysis (`rareflow.analyses.screening`): every
+    # candidate (engine.RESULT_COLUMNS: party_id, list, entity_id, entity_name, score,
+    # decision, explanation) after the analysts' judgements, and the candidates judged
+    # `not_same` (engine.SUPPRESSED_COLUMNS, with by, date, note)
+    screening: pd.DataFrame = field(default_factory=pd.DataFrame)
+    screening_suppressed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables.get(name, pd.DataFrame())
@@ -103,6 +110,8 @@ class StoreService:
         `before`)."""
         start = time.perf_counter()
         result = self.ws.analyze()
+        screened = result.screening
+        assert screened is not None
         t = self.ws.tables()
         tables: dict[str, pd.DataFrame] = {}
         for name in RECORD_TABLES:
@@ -141,6 +150,8 @@ class StoreService:
             trace_index=self._trace_index(),
             documents=documents,
             key_records=keys,
+            screening=_frame(screened.candidates),
+            screening_suppressed=_frame(screened.suppressed),
         )
         return snap
 

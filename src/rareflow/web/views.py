@@ -411,8 +411,37 @@ def party(scope: Scope, pid: str) -> dict[str, Any]:
         "findings": [finding_dict(f) for f in scope.findings()
                      if pid in scope.ix.finding_parties(f) or f.subject_id == pid
                      or pid in f.evidence],
+        "screening": screening(snap, pid),
     }
     return scope.redact(out)
+
+
+def _judgements(snap: Snapshot, pid: str) -> dict[str, dict[str, Any]]:
+    """The analysts' judgements (`screening_decisions`) on `pid`'s pairs, by entity id."""
+    dec = snap.table("screening_decisions")
+    if dec.empty or "party_id" not in dec.columns:
+        return {}
+    return {str(r["entity_id"]): {k: r.get(k) for k in ("decision", "by", "date", "note")}
+            for r in rows(dec[dec.party_id.astype(str) == pid])}
+
+
+def screening(snap: Snapshot, pid: str) -> dict[str, Any]:
+    """`pid`'s restricted-party screening in this analysis (`rareflow.analyses.screening`,
+    the same candidates the restricted_party rule and `rareflow screen` give): each
+    candidate with its score, decision (match, possible) and explanation, and the analysts'
+    judgement of the pair if any; and the candidates judged not the same (no finding, no
+    prohibition). Callers scope it: only the party's own page holds it."""
+    judged = _judgements(snap, pid)
+    cand, sup = snap.screening, snap.screening_suppressed
+    mine = rows(cand[cand.party_id.astype(str) == pid]) if not cand.empty else []
+    out = [{k: r.get(k) for k in ("list", "entity_id", "entity_name", "score", "decision",
+                                  "explanation")}
+           | {"judgement": judged.get(str(r.get("entity_id")))} for r in mine]
+    dropped = rows(sup[sup.party_id.astype(str) == pid]) if not sup.empty else []
+    return {"screened": snap.table_counts.get("restricted_parties", 0) > 0,
+            "candidates": out,
+            "not_same": [{k: r.get(k) for k in ("list", "entity_id", "entity_name", "score",
+                                                "by", "date", "note")} for r in dropped]}
 
 
 @cached
