@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,11 +36,9 @@ _GROUP_WEIGHTS = np.array([58**k for k in range(_GROUP - 1, -1, -1)], dtype=np.i
 _GROUP_BASE = 58**_GROUP
 
 
-def b58decode(text: str) -> bytes:
-    """Inverse of b58encode; ValueError on a character outside the alphabet.
-
-    Signatures are decoded once per proof verified, so the digits are read in groups of
-    ten machine words at once (numpy) and only the groups are combined as a big integer."""
+def b58digits(text: str) -> bytes:
+    """The digit values (0-57, one byte each) of base58 text; ValueError on a character
+    outside the alphabet. The part of `b58decode` that can fail."""
     if not isinstance(text, str):
         raise ValueError("invalid base58 text")
     try:
@@ -48,10 +47,58 @@ def b58decode(text: str) -> bytes:
         raise ValueError("invalid base58 text") from None
     if b"\xff" in digits:
         raise ValueError("invalid base58 text")
+    return digits
+
+
+def b58decode(text: str) -> bytes:
+    """Inverse of b58encode; ValueError on a character outside the alphabet.
+
+    Signatures are decoded once per proof verified, so the digits are read in groups of
+    ten machine words at once (numpy) and only the groups are combined as a big integer."""
+    return b58decode_digits(b58digits(text))
+
+
+def b58decode_digits(digits: bytes) -> bytes:
+    """The bytes of a base58 number given as its digit values (`b58digits`)."""
     pad = -len(digits) % _GROUP
     groups = np.frombuffer(b"\0" * pad + digits, dtype=np.uint8).reshape(-1, _GROUP)
+    return _from_groups(digits, (groups @ _GROUP_WEIGHTS).tolist())
+
+
+def b58decode_many(items: Sequence[bytes]) -> list[bytes]:
+    """`b58decode_digits` of each of `items` (the signatures of a batch of proofs), without
+    a Python loop over the digits or their groups: all are padded with leading zero digits
+    to one width (which leaves their values unchanged), their groups computed by one numpy
+    product, and each number by a second, with Python integers (an object array), as
+    `sum(group * base**k)`."""
+    if not items:
+        return []
+    width = -(-max(map(len, items)) // _GROUP) * _GROUP
+    if not width:
+        return [b"" for _ in items]
+    groups = np.frombuffer(b"".join([b"\0" * (width - len(d)) + d for d in items]),
+                           dtype=np.uint8).reshape(-1, _GROUP) @ _GROUP_WEIGHTS
+    numbers = (groups.reshape(len(items), -1) @ _group_powers(width // _GROUP)).tolist()
+    out = []
+    for digits, n in zip(items, numbers, strict=True):
+        if digits[:1] == b"\0":  # leading zero digits: as many zero bytes
+            zeros = len(digits) - len(digits.lstrip(b"\0"))
+            out.append(b"\0" * zeros + (n.to_bytes((n.bit_length() + 7) // 8, "big")
+                                         if n else b""))
+        else:
+            out.append(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _group_powers(count: int) -> np.ndarray:
+    """_GROUP_BASE ** (count-1) ... _GROUP_BASE ** 0, as Python integers."""
+    return np.array([_GROUP_BASE**k for k in range(count - 1, -1, -1)], dtype=object)
+
+
+def _from_groups(digits: bytes, groups: list[int]) -> bytes:
     n = 0
-    for g in (groups @ _GROUP_WEIGHTS).tolist():
+    for g in groups:
         n = n * _GROUP_BASE + g
     zeros = len(digits) - len(digits.lstrip(b"\0"))
     return b"\0" * zeros + (n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b"")

@@ -5,15 +5,19 @@ Bitstring Status Lists), its `@context` and its validity period.
 `verify_certificate` is a pure function: everything it needs is given, nothing is fetched.
 It returns every problem it finds, each as a reason code with an explanation, and what
 each proof showed (whose key, which role, whether the signature holds).
+`verify_certificates` gives the same for many certificates, faster per certificate: the
+checks of all of them first, then all their Ed25519 checks in one run, then the results.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import gzip
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -123,6 +127,42 @@ class Verification:
                 "reasons": [r.to_dict() for r in self.reasons],
                 "proofs": [p.to_dict() for p in self.proofs],
                 "keys_checked": self.keys_checked, "notes": list(self.notes)}
+
+
+_new = object.__new__
+
+
+def _proof_result(index: int, verification_method: str | None, created: str | None,
+                  controller: str | None, role: str | None, signature_valid: bool,
+                  trusted: bool) -> ProofResult:
+    """`ProofResult(...)`, the same object, without the frozen dataclass's one
+    `object.__setattr__` call per field (two of these and a Verification per certificate
+    verified: tests/test_vc_batch_fast.py checks they equal the dataclass's own)."""
+    result = _new(ProofResult)
+    d = result.__dict__
+    d["index"] = index
+    d["verification_method"] = verification_method
+    d["created"] = created
+    d["controller"] = controller
+    d["role"] = role
+    d["signature_valid"] = signature_valid
+    d["trusted"] = trusted
+    return result
+
+
+def _verification(certificate_id: str | None, on_date: str, reasons: tuple[Reason, ...],
+                  proofs: tuple[ProofResult, ...], keys_checked: bool,
+                  notes: tuple[str, ...]) -> Verification:
+    """`Verification(...)`, the same object, built as `_proof_result` builds its own."""
+    result = _new(Verification)
+    d = result.__dict__
+    d["certificate_id"] = certificate_id
+    d["on_date"] = on_date
+    d["reasons"] = reasons
+    d["proofs"] = proofs
+    d["keys_checked"] = keys_checked
+    d["notes"] = notes
+    return result
 
 
 def _is_map(value: object) -> bool:
@@ -300,9 +340,22 @@ def _check_status(doc: Mapping, status_lists: Mapping[str, Mapping] | None,
 
 # --- the certificate ------------------------------------------------------------------------
 
+_MOMENTS: dict[str, datetime | None] = {}  # ISO text -> datetime: a batch repeats them
+
+
 def _when(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
+    if type(value) is str:
+        found = _MOMENTS.get(value, _MOMENTS)
+        if found is not _MOMENTS:
+            return found  # type: ignore[return-value]
+        moment = _when_text(value)
+        if len(_MOMENTS) < 4096:
+            _MOMENTS[value] = moment
+        return moment
+    return _when_text(value) if isinstance(value, str) else None
+
+
+def _when_text(value: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
@@ -314,6 +367,23 @@ def _on(on_date: date | datetime | str) -> date | datetime:
         return on_date
     text = str(on_date)
     return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
+
+
+_ON_TEXT: dict[str, tuple[date | datetime, str]] = {}  # ISO text -> (_on, its isoformat)
+
+
+def _on_and_text(on_date: date | datetime | str) -> tuple[date | datetime, str]:
+    """`_on(on_date)` and its isoformat, remembered for text (a batch repeats its dates)."""
+    if type(on_date) is not str:
+        on = _on(on_date)
+        return on, on.isoformat()
+    found = _ON_TEXT.get(on_date)
+    if found is None:
+        on = _on(on_date)  # ValueError: not remembered, raised again next time
+        found = (on, on.isoformat())
+        if len(_ON_TEXT) < 4096:
+            _ON_TEXT[on_date] = found
+    return found
 
 
 def _before(moment: datetime, on: date | datetime) -> bool:
@@ -333,8 +403,14 @@ def _after(moment: datetime, on: date | datetime) -> bool:
     return moment.date() > on
 
 
+_DEFAULT_ALLOWED = frozenset(DEFAULT_CONTEXTS)
+
+
 def _check_context(doc: Mapping, allowed: Iterable[str], reasons: list[Reason]) -> None:
-    allowed = set(allowed)
+    if allowed is DEFAULT_CONTEXTS:
+        allowed = _DEFAULT_ALLOWED
+    elif type(allowed) is not frozenset:  # verify_certificates makes one for its batch
+        allowed = set(allowed)
     ctx = doc.get("@context")
     items = ctx if isinstance(ctx, list) else ([] if ctx is None else [ctx])
     if not items or items[0] != VC_V2:
@@ -376,20 +452,36 @@ def _signers(subject: Mapping) -> dict[str, str]:
     return out
 
 
-def _check_key(i: int, row: Mapping, created: datetime | None, created_text: object,
-               signers: Mapping[str, str], reasons: list[Reason]) -> tuple[str, str | None]:
+_KeyFacts = tuple  # (controller, (valid_from, valid_to, revoked_on) or why not, public key)
+
+
+def _key_facts(row: Mapping) -> _KeyFacts:
+    """What a keys-table row says, as the checks of a proof read it: its controller, its
+    dates (valid_from, valid_to, revoked_on) or why they cannot be read, its public key
+    (remembered per row for a batch by `verify_certificates`)."""
     controller = "" if blank(row.get("controller")) else str(row["controller"])
+    try:
+        dates: tuple | str = (as_date(row.get("valid_from")), as_date(row.get("valid_to")),
+                              as_date(row.get("revoked_on")))
+    except ValueError as exc:
+        dates = str(exc)
+    public = None if blank(row.get("public_key_multibase")) else str(
+        row["public_key_multibase"])
+    return controller, dates, public
+
+
+def _check_key(i: int, facts: _KeyFacts, created: datetime | None, created_text: object,
+               signers: Mapping[str, str], reasons: list[Reason]) -> tuple[str, str | None]:
+    controller, dates, _ = facts
     role = signers.get(controller)
     if role is None:
         named = ", ".join(f"{p} ({r})" for p, r in signers.items()) or "nobody"
         reasons.append(Reason("foreign_key", f"proof {i}: key controlled by {controller!r}, "
                                              f"the certificate names {named}", i))
-    try:
-        valid_from, valid_to = as_date(row.get("valid_from")), as_date(row.get("valid_to"))
-        revoked_on = as_date(row.get("revoked_on"))
-    except ValueError as exc:
-        reasons.append(Reason("key_not_valid", f"proof {i}: keys table row: {exc}", i))
+    if type(dates) is str:
+        reasons.append(Reason("key_not_valid", f"proof {i}: keys table row: {dates}", i))
         return controller, role
+    valid_from, valid_to, revoked_on = dates
     day = created.date() if created else None
     if revoked_on is not None and (day is None or revoked_on <= day):
         when = f"created {created_text}" if day else "no created date to show it was earlier"
@@ -428,15 +520,98 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
     Every problem found is returned (see REASONS), not only the first. Raises TypeError
     only when `doc` is not a JSON object.
     """
-    if not _is_map(doc):
+    tasks: list[jcs.ProofTask] = []
+    started = _start(doc, keys, revocations, on_date, allowed_contexts, status_lists, tasks,
+                     None, False)
+    return _finish(started, iter(jcs.signature_problems(tasks)))
+
+
+def verify_certificates(docs: Iterable[Mapping],
+                        keys: Iterable[Mapping] | Mapping[str, Mapping] | None,
+                        revocations: Iterable[Mapping] | Mapping[str, list] | None, *,
+                        on_date: date | datetime | str | Iterable[date | datetime | str],
+                        allowed_contexts: Iterable[str] | None = None,
+                        status_lists: Mapping[str, Mapping] | None = None
+                        ) -> list[Verification]:
+    """`verify_certificate` of each document, in order, with the same results; faster per
+    certificate for many: everything but the Ed25519 checks is done for all of them first,
+    then the checks of all their proofs one after another (see `jcs.signature_problems`),
+    then the results are put together. `on_date`: one for all, or one per document. The
+    tables are indexed once (pass `index_keys` / `index_revocations` of many rows)."""
+    docs = list(docs)
+    if isinstance(on_date, date | datetime | str):
+        dates: list = [on_date] * len(docs)
+    else:
+        dates = list(on_date)
+        if len(dates) != len(docs):
+            raise ValueError(f"{len(dates)} dates for {len(docs)} certificates")
+    if keys is not None and not _is_map(keys):
+        keys = _RowLookup(keys, "key_id")
+    if revocations is not None and not _is_map(revocations):
+        revocations = _RowLookup(revocations, "certificate_id", many=True)
+    return _verify_batch(docs, keys, revocations, dates, allowed_contexts, status_lists, {},
+                         None)
+
+
+def _verify_batch(docs: list[Mapping], keys: Mapping | _RowLookup | None,
+                  revocations: Mapping | _RowLookup | None, dates: list,
+                  allowed_contexts: Iterable[str] | None,
+                  status_lists: Mapping[str, Mapping] | None, key_facts: dict,
+                  plain: list[bool] | None) -> list[Verification]:
+    """`verify_certificates` with its tables ready; `key_facts`: `_key_facts` by row, kept
+    by the caller for as long as its keys table (rows) stays the same; `plain`: per
+    document, whether it is a JSON text parsed without floats (see `jcs._prepare`)."""
+    allowed = frozenset(allowed_contexts) if allowed_contexts is not None else None
+    tasks: list[jcs.ProofTask] = []
+    if plain is None:
+        plain = [False] * len(docs)
+    with gc_paused():
+        started = [_start(doc, keys, revocations, day, allowed, status_lists, tasks,
+                          key_facts, simple)
+                   for doc, day, simple in zip(docs, dates, plain, strict=True)]
+        problems = iter(jcs.signature_problems(tasks))
+        return [_finish(one, problems) for one in started]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused (if it was running) for the duration.
+
+    A batch allocates a few dozen small containers per certificate and makes no
+    reference cycles (everything it drops is freed by reference counting), but those
+    allocations trigger collections that traverse every live object (the caller's parsed
+    documents too): about a tenth of the time of a batch (benchmarks/certificates.py).
+    Nothing is left uncollected: collections resume afterwards as before."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+_Started = tuple  # what _start found, for _finish (see there)
+
+
+def _start(doc: Mapping, keys: object, revocations: object, on_date: date | datetime | str,
+           allowed_contexts: Iterable[str] | None, status_lists: Mapping[str, Mapping] | None,
+           tasks: list[jcs.ProofTask], key_facts: dict | None, plain: bool) -> _Started:
+    """Every check of `verify_certificate` but the Ed25519 ones, which are appended to
+    `tasks` (by `_check_proof`) for `_finish`. `key_facts`: `_key_facts` by row (id), for
+    a batch, or None; `plain`: see `_verify_batch`."""
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         raise TypeError("a certificate must be a JSON object")
-    on = _on(on_date)
+    on, on_text = _on_and_text(on_date)
     reasons: list[Reason] = []
     notes: list[str] = []
     subject = doc.get("credentialSubject")
-    subject = subject if _is_map(subject) else {}
+    if type(subject) is not dict and not isinstance(subject, Mapping):
+        subject = {}
     cert_id = subject.get("certificate_id")
-    cert_id = str(cert_id) if cert_id is not None else None
+    if cert_id is not None:
+        cert_id = str(cert_id)
 
     _check_context(doc, DEFAULT_CONTEXTS if allowed_contexts is None else allowed_contexts,
                    reasons)
@@ -444,22 +619,23 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
 
     key_index = None
     if keys is not None:
-        key_index = keys if _is_map(keys) else _RowLookup(keys, "key_id")
+        key_index = keys if _is_map(keys) or type(keys) is _RowLookup else _RowLookup(
+            keys, "key_id")
     else:
         notes.append("no keys table: signatures checked against the did:key in each "
                      "verificationMethod; key controllers unchecked")
     signers = _signers(subject)
-    results: list[ProofResult] = []
     proof_list = jcs.proofs(doc)
     if not proof_list:
         reasons.append(Reason("no_proof", "the certificate carries no proof"))
     doc_hashes: dict = {}
-    for i, proof in enumerate(proof_list):
-        results.append(_check_proof(doc, i, proof, key_index, signers, reasons, doc_hashes))
+    proofs = [_check_proof(doc, i, proof, key_index, signers, doc_hashes, tasks, key_facts,
+                           plain) for i, proof in enumerate(proof_list)]
 
+    later: list[Reason] = []  # the reasons that follow the proofs' own
     if revocations is not None and cert_id is not None:
-        rev_index = (revocations if _is_map(revocations)
-                     else _RowLookup(revocations, "certificate_id", many=True))
+        rev_index = revocations if _is_map(revocations) or type(
+            revocations) is _RowLookup else _RowLookup(revocations, "certificate_id", many=True)
         on_day = on.date() if isinstance(on, datetime) else on
         for row in rev_index.get(cert_id, ()):
             try:
@@ -468,64 +644,93 @@ def verify_certificate(doc: Mapping, keys: Iterable[Mapping] | Mapping[str, Mapp
                 day = None
             if day is None or day <= on_day:
                 why = "" if blank(row.get("reason")) else f": {row['reason']}"
-                reasons.append(Reason("certificate_revoked", f"certificate {cert_id} revoked "
-                                      f"on {day.isoformat() if day else '(no date)'}{why}"))
-    _check_status(doc, status_lists, reasons, notes)
-    return Verification(certificate_id=cert_id, on_date=on.isoformat(),
-                        reasons=tuple(reasons), proofs=tuple(results),
-                        keys_checked=key_index is not None, notes=tuple(notes))
+                later.append(Reason("certificate_revoked", f"certificate {cert_id} revoked "
+                                    f"on {day.isoformat() if day else '(no date)'}{why}"))
+    _check_status(doc, status_lists, later, notes)
+    return cert_id, on_text, reasons, proofs, later, key_index is not None, notes
+
+
+def _finish(started: _Started, problems: Iterator[str | None]) -> Verification:
+    """The Verification of a certificate from `_start` and, in order, the outcomes of the
+    Ed25519 checks it left in `tasks` (`problems`, shared by the certificates of a batch).
+    The reasons in `verify_certificate`'s order: the certificate's (context, validity, no
+    proof), each proof's (key checks, then its signature), then revocations and status."""
+    cert_id, on_text, reasons, proofs, later, keys_checked, notes = started
+    results = []
+    for mine, result, pending in proofs:
+        if pending:
+            i, vm, created, controller, role = result
+            problem = next(problems)
+            if problem is None:
+                # trusted: the signature holds, the keys table vouches, nothing else found
+                result = _proof_result(i, vm, created, controller, role, True,
+                                       keys_checked and not mine)
+            else:
+                mine.append(Reason("bad_proof", f"proof {i}: {problem}", i))
+                result = _proof_result(i, vm, created, controller, role, False, False)
+        reasons.extend(mine)
+        results.append(result)
+    reasons.extend(later)
+    return _verification(cert_id, on_text, tuple(reasons), tuple(results), keys_checked,
+                         tuple(notes))
 
 
 def _check_proof(doc: Mapping, i: int, proof: object, key_index: Mapping | None,
-                 signers: Mapping[str, str], reasons: list[Reason],
-                 doc_hashes: dict) -> ProofResult:
-    if not _is_map(proof):
-        reasons.append(Reason("bad_proof", f"proof {i} is not a JSON object", i))
-        return ProofResult(i, None, None, None, None, False, False)
-    vm = proof.get("verificationMethod")
-    vm = vm if isinstance(vm, str) else None
-    created_text = proof.get("created")
-    if proof.get("type") != jcs.PROOF_TYPE or proof.get("cryptosuite") != jcs.SUITE:
-        reasons.append(Reason("unsupported_cryptosuite",
-                              f"proof {i}: {proof.get('type')!r} / {proof.get('cryptosuite')!r}"
-                              f" (supported: {jcs.PROOF_TYPE} / {jcs.SUITE})", i))
-        return ProofResult(i, vm, _str(created_text), None, None, False, False)
-    created = _when(created_text)
-    before = len(reasons)
+                 signers: Mapping[str, str], doc_hashes: dict, tasks: list[jcs.ProofTask],
+                 key_facts: dict | None, plain: bool) -> tuple[list[Reason], object, bool]:
+    """Proof `i`: its reasons so far, and either its ProofResult and False, or, when its
+    Ed25519 check is left to do (appended to `tasks`), what the result takes and True."""
+    mine: list[Reason] = []
+    if type(proof) is not dict and not isinstance(proof, Mapping):
+        mine.append(Reason("bad_proof", f"proof {i} is not a JSON object", i))
+        return mine, _proof_result(i, None, None, None, None, False, False), False
+    get = proof.get
+    vm = get("verificationMethod")
+    if not isinstance(vm, str):
+        vm = None
+    created_text = get("created")
+    created_str = created_text if isinstance(created_text, str) else None
+    if get("type") != jcs.PROOF_TYPE or get("cryptosuite") != jcs.SUITE:
+        mine.append(Reason("unsupported_cryptosuite",
+                           f"proof {i}: {get('type')!r} / {get('cryptosuite')!r}"
+                           f" (supported: {jcs.PROOF_TYPE} / {jcs.SUITE})", i))
+        return mine, _proof_result(i, vm, created_str, None, None, False, False), False
+    created = _when(created_str)
     controller = role = None
     public: str | None = None
     if key_index is not None:
         row = key_index.get(vm) if vm is not None else None
         if row is None:
-            reasons.append(Reason("unknown_key", f"proof {i}: verificationMethod {vm!r} is "
-                                                 "not in the keys table", i))
+            mine.append(Reason("unknown_key", f"proof {i}: verificationMethod {vm!r} is "
+                                              "not in the keys table", i))
         else:
-            controller, role = _check_key(i, row, created, created_text, signers, reasons)
-            public = None if blank(row.get("public_key_multibase")) else str(
-                row["public_key_multibase"])
+            if key_facts is None:
+                facts = _key_facts(row)
+            else:  # the row itself kept with its facts: its id stays its own
+                found = key_facts.get(id(row))
+                if found is None or found[0] is not row:
+                    found = key_facts[id(row)] = (row, _key_facts(row))
+                facts = found[1]
+            controller, role = _check_key(i, facts, created, created_text, signers, mine)
+            public = facts[2]
     if public is None:
         try:
             public = did_key_multibase(vm)  # self-certifying: still tells altered content
         except ValueError:
             public = None
-    signature_valid = False
     if public is None:
         if key_index is None:
-            reasons.append(Reason("unknown_key", f"proof {i}: verificationMethod {vm!r} is "
-                                                 "not a did:key and no keys table was given",
-                                  i))
-    else:
-        try:
-            problem = jcs.proof_problem(doc, proof, public_key(public), doc_hashes=doc_hashes)
-        except ValueError as exc:
-            problem = f"the key {public!r} is not an Ed25519 Multikey: {exc}"
-        if problem is None:
-            signature_valid = True
-        else:
-            reasons.append(Reason("bad_proof", f"proof {i}: {problem}", i))
-    trusted = signature_valid and key_index is not None and len(reasons) == before
-    return ProofResult(i, vm, _str(created_text), controller, role, signature_valid, trusted)
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+            mine.append(Reason("unknown_key", f"proof {i}: verificationMethod {vm!r} is "
+                                              "not a did:key and no keys table was given", i))
+        return mine, _proof_result(i, vm, created_str, controller, role, False, False), False
+    try:
+        # the proof's type, suite and created were checked above (`checked`: not again)
+        task = jcs._prepare(doc, proof, public_key(public), doc_hashes, plain,
+                            created is not None or created_text is None)
+    except ValueError as exc:
+        task = f"the key {public!r} is not an Ed25519 Multikey: {exc}"
+    if type(task) is str:
+        mine.append(Reason("bad_proof", f"proof {i}: {task}", i))
+        return mine, _proof_result(i, vm, created_str, controller, role, False, False), False
+    tasks.append(task)
+    return mine, (i, vm, created_str, controller, role), True
