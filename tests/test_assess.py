@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import Built, copy_store
+from conftest import Built
 from rareflow.analyses.assess import (
     OUTPUT_COLUMNS,
     REASON_DECISIONS,
@@ -22,11 +22,9 @@ from rareflow.analyses.assess import (
     assess,
     watch_list_status,
 )
-from rareflow.assessment import applications_frame, build_context
 from rareflow.cli.main import app
 from rareflow.outputs.decisions_report import decisions_section
 from rareflow.policy import default_policy
-from rareflow.workspace import Workspace
 from rareflow.world.certs import certificate, key_for, sign
 
 runner = CliRunner()
@@ -40,15 +38,13 @@ def demo_dir(demo_world: Built) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_world: Built, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    ws = Workspace.open(copy_store(demo_world.db, tmp_path_factory.mktemp("assess")))
-    try:
-        result = demo_world.result  # analysed once per test process (conftest)
-        model = ws.model()
-        context = build_context(model, result.findings)
-        decisions = assess(applications_frame(model), context, ws.policy)
-    finally:
-        ws.close()
+def demo(demo_world: Built) -> pd.DataFrame:
+    """The decisions on the demo world's applications, as its analysis made them (analysed
+    once per test process, conftest): `assess` of `applications_frame(model)` and
+    `build_context(model, findings)`, the flow model and findings of that analysis, under
+    the packaged policy (`assessment.decide_applications`)."""
+    decisions = demo_world.result.decisions
+    assert decisions is not None
     return decisions.set_index("application_id")
 
 

@@ -38,15 +38,39 @@ def balanced(report) -> None:
         assert t.read == t.loaded + t.unchanged + t.rejected, t
 
 
+def appended_bad_rows(tmp_path_factory: pytest.TempPathFactory, name: str,
+                      rows: list[str]) -> tuple[pd.DataFrame, object]:
+    """The rejects and the report of one ingest of the required tables with `rows` appended
+    to shipments.csv (line 4 onwards, after the example's two rows): a parametrised test
+    whose cases each add one bad row reads them all at once, each case asserting on its own
+    line (every cell is read and checked on its own: no row changes another's verdict)."""
+    example_dir = example_subset(tmp_path_factory.mktemp(name) / "example")
+    append_rows(example_dir / "shipments.csv", *rows)
+    ws = Workspace.open(None)
+    try:
+        report = ws.ingest(example_dir)
+        return rejects_of(ws), report
+    finally:
+        ws.close()
+
+
 # --- 1. numbers that are not finite, empty tables -----------------------------------------
-@pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-Infinity", "1e308", "1e400"])
-def test_non_finite_or_huge_mass_is_a_reject(ws: Workspace, tmp_path: Path,
+NON_FINITE = ["NaN", "nan", "inf", "-Infinity", "1e308", "1e400"]
+
+
+@pytest.fixture(scope="module")
+def non_finite(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, object]:
+    return appended_bad_rows(tmp_path_factory, "non_finite",
+                             [SHIP.format(id=f"B-X{i}", kg=v) for i, v in enumerate(NON_FINITE)])
+
+
+@pytest.mark.xdist_group("non_finite")  # one worker: the dataset is ingested once
+@pytest.mark.parametrize("value", NON_FINITE)
+def test_non_finite_or_huge_mass_is_a_reject(non_finite: tuple[pd.DataFrame, object],
                                              value: str) -> None:
-    example_dir = example_subset(tmp_path / "example")
-    append_rows(example_dir / "shipments.csv", SHIP.format(id="B-X", kg=value))
-    report = ws.ingest(example_dir)
-    r = rejects_of(ws)
-    hit = r[(r.column == "net_kg") & (r.line == 4)]
+    r, report = non_finite
+    line = 4 + NON_FINITE.index(value)  # its row, after the example's two
+    hit = r[(r.column == "net_kg") & (r.line == line)]
     assert len(hit) == 1, r.to_dict("records")
     assert hit.file.iloc[0].endswith("shipments.csv")
     assert "finite" in hit.reason.iloc[0] or "too large" in hit.reason.iloc[0] \
@@ -191,6 +215,7 @@ def test_failing_file_stores_nothing_of_the_dataset(tmp_path: Path) -> None:
     ws.close()
 
 
+@pytest.mark.example_tables()  # the message, whatever the tables: the required ones
 def test_successful_ingest_says_all_was_stored(tmp_path: Path, example_dir: Path) -> None:
     res = runner.invoke(app, ["ingest", str(example_dir), "--db", str(tmp_path / "s.duckdb")])
     assert res.exit_code == 0, res.output
@@ -340,14 +365,22 @@ def test_misspelt_column_is_a_warning_naming_the_file(tmp_path: Path) -> None:
     assert res.exit_code == 0  # a warning does not count
 
 
-@pytest.mark.parametrize("date", ["0001-01-01", "1989-12-31", "9999-12-31"])
-def test_implausible_dates_are_rejects(ws: Workspace, tmp_path: Path, date: str) -> None:
-    example_dir = example_subset(tmp_path / "example")
-    append_rows(example_dir / "shipments.csv",
-                SHIP.format(id="B-D", kg=5).replace("2025-06-01", date))
-    ws.ingest(example_dir)
-    r = rejects_of(ws)
-    hit = r[(r.column == "date") & (r.line == 4)]
+IMPLAUSIBLE = ["0001-01-01", "1989-12-31", "9999-12-31"]
+
+
+@pytest.fixture(scope="module")
+def implausible(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    return appended_bad_rows(tmp_path_factory, "implausible", [
+        SHIP.format(id=f"B-D{i}", kg=5).replace("2025-06-01", d)
+        for i, d in enumerate(IMPLAUSIBLE)])[0]
+
+
+@pytest.mark.xdist_group("implausible")  # one worker: the dataset is ingested once
+@pytest.mark.parametrize("date", IMPLAUSIBLE)
+def test_implausible_dates_are_rejects(implausible: pd.DataFrame, date: str) -> None:
+    r = implausible
+    line = 4 + IMPLAUSIBLE.index(date)  # its row, after the example's two
+    hit = r[(r.column == "date") & (r.line == line)]
     assert "plausible window" in hit.reason.iloc[0]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import append_rows
+from conftest import append_rows, example_subset
 from rareflow.cli.main import app
 
 runner = CliRunner()
@@ -15,8 +15,10 @@ runner = CliRunner()
 
 def test_validate_exit_codes(example_dir: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, ["validate", str(example_dir)]).exit_code == 0
-    append_rows(example_dir / "stocks.csv", "EX-IN-01,2025-02-30,ndfeb_magnet,5")
-    res = runner.invoke(app, ["validate", str(example_dir)])
+    # a bad row: in the required tables and stocks, the one table it is in
+    bad = example_subset(tmp_path / "bad", "stocks")
+    append_rows(bad / "stocks.csv", "EX-IN-01,2025-02-30,ndfeb_magnet,5")
+    res = runner.invoke(app, ["validate", str(bad)])
     assert res.exit_code == 1
     assert "not a date" in res.output
     assert runner.invoke(app, ["validate", str(tmp_path / "nothing")]).exit_code == 2

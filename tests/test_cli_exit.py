@@ -30,6 +30,15 @@ def _analyze(case: str, tmp_path: Path):
     return res, out
 
 
+@pytest.fixture(scope="module")
+def rejects_case(tmp_path_factory: pytest.TempPathFactory):
+    """`analyze` of the conformance case 23-rejects, run once for the two tests on it:
+    (result, OUT, the case's folder holding data/ and the store s.duckdb). Read-only."""
+    root = tmp_path_factory.mktemp("23-rejects")
+    res, out = _analyze("23-rejects", root)
+    return res, out, root
+
+
 def _set_aside(path: Path) -> list[tuple[str, int, str]]:
     with path.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -38,8 +47,9 @@ def _set_aside(path: Path) -> list[tuple[str, int, str]]:
 
 
 @pytest.mark.skipif(not CONFORMANCE.exists(), reason="conformance suite not available")
-def test_analyze_exits_nonzero_when_rows_are_set_aside(tmp_path: Path) -> None:
-    res, out = _analyze("23-rejects", tmp_path)
+@pytest.mark.xdist_group("23-rejects")  # one worker: the case is analysed once
+def test_analyze_exits_nonzero_when_rows_are_set_aside(rejects_case) -> None:
+    res, out, _ = rejects_case
     assert res.exit_code == EXIT_REJECTS == 1, res.output
     for name in OUTPUTS:
         assert (out / name).exists(), name
@@ -65,11 +75,15 @@ def test_analyze_exits_zero_on_a_clean_dataset(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not CONFORMANCE.exists(), reason="conformance suite not available")
-def test_analyze_run_twice_on_one_store_keeps_the_status(tmp_path: Path) -> None:
-    res, _ = _analyze("23-rejects", tmp_path)
+@pytest.mark.xdist_group("23-rejects")
+def test_analyze_run_twice_on_one_store_keeps_the_status(rejects_case, tmp_path: Path) -> None:
+    res, _, first = rejects_case
     assert res.exit_code == 1
-    again = runner.invoke(app, ["analyze", str(tmp_path / "data"), "--out",
-                                str(tmp_path / "out2"), "--db", str(tmp_path / "s.duckdb")])
+    for f in first.glob("s.duckdb*"):  # the first run's store and what it keeps beside it
+        shutil.copy(f, tmp_path / f.name)  # (a copy: the first run's is shared)
+    db = tmp_path / "s.duckdb"
+    again = runner.invoke(app, ["analyze", str(first / "data"), "--out",
+                                str(tmp_path / "out2"), "--db", str(db)])
     assert again.exit_code == 1, again.output
     assert len(_set_aside(tmp_path / "out2" / "rejects.csv")) == 4
 

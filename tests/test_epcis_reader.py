@@ -366,14 +366,19 @@ def _epcis_twin(src: Path, doc: Path, dst: Path) -> Path:
     return dst
 
 
-def test_export_validates_and_reads_back(tmp_path: Path) -> None:
+def test_export_validates_and_reads_back(tmp_path: Path, example_ws: Workspace) -> None:
     src = tmp_path / "example"
     shutil.copytree(EXAMPLE, src)
     # two parties known by their GLN: the export uses them (PGLN and SGLN Digital Links)
     (src / "epcis_parties.csv").write_text(
         "gln_or_uri,party_id\n0614141000029,EX-IN-01\nurn:epc:id:pgln:4012345.00002,EX-IN-02\n")
-    ws = Workspace.open(None)
-    ws.ingest(src)
+    # the store of `src`: the example as ingested once (conftest), plus epcis_parties.csv
+    ws = example_ws
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(src / "epcis_parties.csv", extra / "epcis_parties.csv")
+    added = ws.ingest(extra)
+    assert added.tables["epcis_parties"].loaded == 2 and added.rejected == 0
     out = tmp_path / "example.jsonld"
     counts = export_workspace(ws, out, created="2025-07-01T00:00:00.000Z")
     assert (counts.flows, counts.transformations, counts.stocks) == (3, 2, 3)
@@ -388,7 +393,6 @@ def test_export_validates_and_reads_back(tmp_path: Path) -> None:
     assert report.rejected == 0
     for table in ("flows", "transformations", "stocks"):
         pd.testing.assert_frame_equal(_rows(ws, table), _rows(ws2, table), check_dtype=False)
-    ws.close()
     ws2.close()
 
 

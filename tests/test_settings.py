@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, example_subset
 from rareflow.cli.main import app
 from rareflow.errors import ConfigError
 from rareflow.policy import default_policy, load_policy
@@ -37,6 +37,13 @@ def data(tmp_path: Path) -> Path:
     dst = tmp_path / "data"
     shutil.copytree(EXAMPLE, dst)
     return dst
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    """The example's required tables only (parties, shipments): for a test of where a
+    setting comes from, not of what is found, a dataset that is cheap to ingest."""
+    return example_subset(tmp_path / "data")
 
 
 def run(*args: object, env: dict[str, str] | None = None):
@@ -167,7 +174,8 @@ def test_a_bad_detector_parameter_is_a_config_error(tmp_path: Path) -> None:
 
 # --- through the real CLI --------------------------------------------------------------------
 
-def test_cli_option_over_environment_over_default(data: Path, tmp_path: Path) -> None:
+def test_cli_option_over_environment_over_default(small: Path, tmp_path: Path) -> None:
+    data = small
     env_db, opt_db = tmp_path / "env.duckdb", tmp_path / "opt.duckdb"
     res = run("ingest", data, "--db", opt_db, env={"RAREFLOW_DB": str(env_db)})
     assert res.exit_code == 0, res.output
@@ -180,7 +188,8 @@ def test_cli_option_over_environment_over_default(data: Path, tmp_path: Path) ->
     assert (data / "rareflow.duckdb").exists()
 
 
-def test_cli_policy_option_over_a_broken_environment(data: Path, tmp_path: Path) -> None:
+def test_cli_policy_option_over_a_broken_environment(small: Path, tmp_path: Path) -> None:
+    data = small
     env = {"RAREFLOW_POLICY": str(tmp_path / "missing.yaml")}
     res = run("analyze", data, "--out", tmp_path / "out", "--db", tmp_path / "s.duckdb",
               env=env)
@@ -208,7 +217,8 @@ def test_cli_bad_setting_exits_two(variable: str, value: str, command: str,
     assert not db.exists()  # refused before any work
 
 
-def test_cli_bad_detector_parameter_exits_two(data: Path, tmp_path: Path) -> None:
+def test_cli_bad_detector_parameter_exits_two(small: Path, tmp_path: Path) -> None:
+    data = small  # the unaccounted_material rule needs only shipments: it runs on it
     policy = _policy_with(tmp_path, "  unaccounted:\n    min_kg: lots\n")
     res = run("analyze", data, "--out", tmp_path / "out", "--db", tmp_path / "s.duckdb",
               "--policy", policy)

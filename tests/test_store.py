@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import EXAMPLE, append_rows
+from conftest import EXAMPLE, Built, append_rows
 from rareflow.workspace import Workspace
 
 HEADER = ("declaration_id,date,exporter_id,consignee_id,end_user_id,destination,product,"
@@ -32,15 +32,14 @@ def test_ingest_twice_changes_nothing(tmp_path: Path, example_dir: Path) -> None
     assert second.new_rejects == 0
 
 
-def test_second_folder_adds_next_months_rows(tmp_path: Path, example_dir: Path) -> None:
+def test_second_folder_adds_next_months_rows(tmp_path: Path, example_ws: Workspace) -> None:
     nxt = tmp_path / "next"
     nxt.mkdir()
     shutil.copy(EXAMPLE / "parties.csv", nxt / "parties.csv")
     (nxt / "shipments.csv").write_text(
         HEADER + "\nEX-D-0003,2025-06-10,EX-CN-01,EX-IN-01,EX-IN-01,IN,ndfeb_magnet,"
         "8505111000,300,,,,,EX-L-01,EX-EUC-01\n")
-    ws = Workspace.open(tmp_path / "s.duckdb")
-    ws.ingest(example_dir)
+    ws = example_ws  # a store file holding the example, ingested once (conftest)
     report = ws.ingest(nxt)
     assert report.tables["shipments"].loaded == 1
     assert report.tables["parties"].unchanged == 5
@@ -48,15 +47,16 @@ def test_second_folder_adds_next_months_rows(tmp_path: Path, example_dir: Path) 
     assert (ws.rejects().level != "reject").all()  # empty revocations.csv: a warning
 
 
-def test_changed_row_is_a_reject_not_an_overwrite(tmp_path: Path, example_dir: Path) -> None:
+def test_changed_row_is_a_reject_not_an_overwrite(tmp_path: Path, example_ws: Workspace,
+                                                  ingested_example: Built) -> None:
     nxt = tmp_path / "next"
     nxt.mkdir()
     (nxt / "parties.csv").write_text((EXAMPLE / "parties.csv").read_text())
     (nxt / "shipments.csv").write_text(
         HEADER + "\nEX-D-0001,2025-03-10,EX-CN-01,EX-IN-01,EX-IN-01,IN,ndfeb_magnet,"
         "8505111000,9999,,372,24,86400,EX-L-01,EX-EUC-01\n")
-    ws = Workspace.open(tmp_path / "s.duckdb")
-    ws.ingest(example_dir)
+    ws = example_ws  # a store file holding the example, ingested once (conftest) ...
+    example_dir = ingested_example.data  # ... from this folder
     report = ws.ingest(nxt)
     assert report.tables["shipments"].rejected == 1
     r = ws.rejects()
