@@ -17,25 +17,60 @@ from rareflow.workspace import AnalysisResult, Workspace
 # one worker holds the Spark session (JVM start-up costs ~10 s)
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
-# JVM flags for a short-lived local session: the client JIT and the serial collector cut the
-# time of the many small Spark jobs by about 40% (nothing of Spark's SQL settings is changed)
-TEST_JVM = {"spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
-            "spark.ui.showConsoleProgress": "false"}
+# The test session's start-up settings, passed to the product's `local_session` (in PySpark 4
+# `SparkSession.builder` is a new builder at each access: a setting made on it elsewhere is
+# lost). They choose how the JVM and Spark's memory run, not what a query computes.
+TEST_CONF = {
+    # a short-lived driver: the client JIT alone and the serial collector (the server JIT's
+    # compilations of Spark's code cost more CPU than the test's small jobs gain from them);
+    # a fixed young generation and a larger first metaspace threshold: fewer collections, no
+    # full one for the class metadata of generated code
+    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmn512m "
+                                     "-XX:MetaspaceSize=256m",
+    "spark.ui.showConsoleProgress": "false",
+    # generated classes kept for reuse: more than the run makes (default 100)
+    "spark.sql.codegen.cache.maxEntries": "4000",
+    # 1 MB memory pages, for the hash tables of joins (default here 32 MB, from the heap's
+    # size): the run kept ~700 MB of pages live at 32 MB, ~40 MB at 1 MB
+    "spark.buffer.pageSize": "1m",
+}
+
+# Query settings of the default run's test only (`quick_sql`): they choose how Spark runs a
+# query over tiny tables, not what it computes (Spark keeps these plans equivalent; the
+# comparisons sort every frame). The `slow` test keeps the product's settings (adaptive
+# execution, whole-stage code generation, 4 shuffle partitions), so `make test-all` checks
+# parity under those too.
+QUICK_SQL = {
+    # no whole-stage code generation: each query's fused Java source, compiled (Janino) and
+    # loaded for one run over a few rows, costs more than it saves
+    "spark.sql.codegen.wholeStage": "false",
+    # no adaptive execution: re-planning at each shuffle (one more job per stage) sizes
+    # partitions for large data; with it off, one shuffle partition (the session has one core)
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.shuffle.partitions": "1",
+}
 
 
 @pytest.fixture(scope="module")
 def spark_session(tmp_path_factory: pytest.TempPathFactory):
-    """The product's local session (`local_session`), started with the test JVM flags."""
+    """The product's local session (`local_session`), started with the test's settings."""
     pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
     from rareflow.store.spark_store import local_session
 
-    for key, value in TEST_JVM.items():  # the builder is shared: local_session adds its own
-        SparkSession.builder.config(key, value)
-    session = local_session(tmp_path_factory.mktemp("warehouse"))
+    session = local_session(tmp_path_factory.mktemp("warehouse"), conf=TEST_CONF)
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@pytest.fixture
+def quick_sql(spark_session):
+    """The session with `QUICK_SQL` for one test; the product's settings restored after."""
+    before = {key: spark_session.conf.get(key) for key in QUICK_SQL}
+    for key, value in QUICK_SQL.items():
+        spark_session.conf.set(key, value)
+    yield spark_session
+    for key, value in before.items():
+        spark_session.conf.set(key, value)
 
 
 def _spark_workspace(session) -> Workspace:
@@ -67,7 +102,7 @@ def _same_analysis(duck: AnalysisResult, spark: AnalysisResult) -> None:
                                   rtol=1e-9)
 
 
-def test_spark_ingest_and_analyze_match_duckdb(spark_session, example_dir: Path) -> None:
+def test_spark_ingest_and_analyze_match_duckdb(quick_sql, example_dir: Path) -> None:
     """Ingest (rows loaded, rejects, the export summary) and every analysis (findings,
     balances, attribution and its cohort view and self-check, network tests) are the same on
     Spark as on DuckDB. The contract's example with bad shipment rows (a bad date, an unknown
@@ -90,7 +125,7 @@ def test_spark_ingest_and_analyze_match_duckdb(spark_session, example_dir: Path)
                 "X-O-1,2025-01-10,EX-IN-08,military_contract,MOD-1,supplies the armed forces")
     (example_dir / "ownership.csv").write_text("owner_id,owned_id,share\nEX-IN-01,EX-IN-09,0.4\n")
     append_rows(example_dir / "stocks.csv", "EX-IN-01,2024-12-31,ndfeb_magnet,10")
-    duck, spark = Workspace.open(None), _spark_workspace(spark_session)
+    duck, spark = Workspace.open(None), _spark_workspace(quick_sql)
     reports = [w.ingest(example_dir) for w in (duck, spark)]
     loaded = [{t: r.loaded for t, r in rep.tables.items()} for rep in reports]
     assert loaded[0] == loaded[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,13 @@ from rareflow.store.base import Capabilities, RawRead, Store
 CORRUPT = "_corrupt_record"
 
 
-def local_session(warehouse: str | Path | None = None, cores: int = 1) -> Any:
-    """A local Spark session for tests and single machines (Java 17 must be installed)."""
+def local_session(warehouse: str | Path | None = None, cores: int = 1,
+                  conf: Mapping[str, str] | None = None) -> Any:
+    """A local Spark session for tests and single machines (Java 17 must be installed).
+
+    `conf`: further Spark settings, over these (e.g. the driver's JVM flags). They must come
+    through here: `SparkSession.builder` is a new builder at each access (PySpark 4), so a
+    setting made on it elsewhere never reaches this session."""
     from pyspark.sql import SparkSession
 
     builder = (SparkSession.builder.master(f"local[{cores}]").appName("rareflow")
@@ -26,6 +32,8 @@ def local_session(warehouse: str | Path | None = None, cores: int = 1) -> Any:
                .config("spark.driver.memory", "2g"))
     if warehouse:
         builder = builder.config("spark.sql.warehouse.dir", str(warehouse))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     return builder.getOrCreate()
 
 
@@ -36,6 +44,18 @@ class SparkStore(Store):
     def __init__(self, session: Any = None, warehouse: str | Path | None = None) -> None:
         self.session = session or local_session(warehouse)
         super().__init__(ibis.pyspark.connect(self.session))
+
+    def has(self, name: str) -> bool:
+        """One catalog lookup, no query (Ibis's `list_tables` runs two Spark queries: the
+        current database's name, then SHOW TABLES): a temporary view or a table of the
+        current database, as SHOW TABLES lists them (the name matched as Spark matches
+        names, whatever its case)."""
+        return self.session.catalog.tableExists(name)
+
+    def names(self) -> set[str]:
+        """Every table's name: one SHOW TABLES (the current database's tables and the
+        temporary views), without Ibis's query for the current database's name."""
+        return {row.tableName for row in self.session.sql("SHOW TABLES").collect()}
 
     def materialize(self, name: str, expr: ir.Table, *, temp: bool = False) -> ir.Table:
         if not temp:
