@@ -90,9 +90,13 @@ class Store:
                 target = self.table(name)
             cols = {c: (expr[c] if c in expr.columns else ibis.null(target[c].type()))
                     for c in target.columns}
-            self.con.insert(name, expr.select(**cols))
+            self._insert(name, expr.select(**cols))
         else:
-            self.con.create_table(name, expr)
+            self.materialize(name, expr)
+
+    def _insert(self, name: str, expr: ir.Table) -> None:
+        """Add the rows of `expr` (the columns of `name`, in its order) to `name`."""
+        self.con.insert(name, expr)
 
     def delete_matching(self, name: str, keys: ir.Table, key: tuple[str, ...]) -> None:
         """Remove the rows of `name` whose `key` columns equal a row of `keys` (a missing

@@ -125,24 +125,11 @@ class DuckDBStore(Store):
             self.raw.execute(f"ALTER TABLE {_ident(target)} RENAME TO {_ident(name)}")
         return self.table(name)
 
-    def append(self, name: str, expr: ir.Table) -> None:
-        """Add rows to `name` (created from `expr` if it does not exist): the stored
-        table's columns in its order, a column `expr` lacks as a typed null, one it adds
-        added to the table first."""
-        if not self.has(name):
-            self.materialize(name, expr)
-            return
-        target = self.table(name)
-        missing = [c for c in expr.columns if c not in target.columns]
-        if missing:
-            self._add_columns(name, {c: expr[c].type() for c in missing})
-            target = self.table(name)
-        cols = {c: (expr[c] if c in expr.columns else ibis.null(target[c].type()))
-                for c in target.columns}
-        select = expr.select(**cols)
-        self.con._run_pre_execute_hooks(select)
-        names = ", ".join(_ident(c) for c in cols)
-        self.raw.execute(f"INSERT INTO {_ident(name)} ({names}) {self.con.compile(select)}")
+    def _insert(self, name: str, expr: ir.Table) -> None:
+        """One INSERT of the expression's SQL, from the compiled cache."""
+        self.con._run_pre_execute_hooks(expr)
+        names = ", ".join(_ident(c) for c in expr.columns)
+        self.raw.execute(f"INSERT INTO {_ident(name)} ({names}) {self.con.compile(expr)}")
 
     @property
     def raw(self) -> Any:
