@@ -82,18 +82,24 @@ def example_web_app(root: Path) -> WebApp:
     the importer `ivy` of EX-IN-01. Built once per process."""
     if "example" not in _CACHE:
         from conftest import example_subset
-        from rareflow.workspace import Workspace
 
         data = example_subset(root / "data", "flows")
-        db = root / "built" / "rareflow.duckdb"
-        db.parent.mkdir()
-        w = Workspace.open(db)
-        try:
-            report = w.ingest(data)
-        finally:
-            w.close()
-        web_app("example", Built(data, db, report), root, {"ivy": "EX-IN-01"})
+        web_app("example", _stored(data, root), root, {"ivy": "EX-IN-01"})
     return _CACHE["example"]
+
+
+def _stored(data: Path, root: Path) -> Built:
+    """`data` ingested into a new store file under `root/built`."""
+    from rareflow.workspace import Workspace
+
+    db = root / "built" / "rareflow.duckdb"
+    db.parent.mkdir()
+    w = Workspace.open(db)
+    try:
+        report = w.ingest(data)
+    finally:
+        w.close()
+    return Built(data, db, report)
 
 
 def screening_web_app(root: Path) -> WebApp:
@@ -106,7 +112,6 @@ def screening_web_app(root: Path) -> WebApp:
     process."""
     if "screening" not in _CACHE:
         from conftest import append_rows, example_subset
-        from rareflow.workspace import Workspace
 
         data = example_subset(root / "data", "restricted_parties")
         append_rows(data / "parties.csv",
@@ -117,14 +122,7 @@ def screening_web_app(root: Path) -> WebApp:
             "X-IN-8,MEU-EX-1,same,ana,2025-09-01,registry extract: same company number\n"
             "X-IN-7,MEU-EX-1,not_same,ana,2025-09-02,different founders and address\n",
             encoding="utf-8")
-        db = root / "built" / "rareflow.duckdb"
-        db.parent.mkdir()
-        w = Workspace.open(db)
-        try:
-            report = w.ingest(data)
-        finally:
-            w.close()
-        web_app("screening", Built(data, db, report), root,
+        web_app("screening", _stored(data, root), root,
                 {"xavier": "X-IN-8", "xena": "X-IN-7"})
     return _CACHE["screening"]
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 from rareflow.vc import eddsa_jcs as jcs
 from rareflow.vc.multikey import did_key_multibase, public_key
@@ -132,36 +133,33 @@ class Verification:
 _new = object.__new__
 
 
+_T = TypeVar("_T")
+
+
 def _proof_result(index: int, verification_method: str | None, created: str | None,
                   controller: str | None, role: str | None, signature_valid: bool,
                   trusted: bool) -> ProofResult:
     """`ProofResult(...)`, the same object, without the frozen dataclass's one
     `object.__setattr__` call per field (two of these and a Verification per certificate
     verified: tests/test_vc_batch_fast.py checks they equal the dataclass's own)."""
-    result = _new(ProofResult)
-    d = result.__dict__
-    d["index"] = index
-    d["verification_method"] = verification_method
-    d["created"] = created
-    d["controller"] = controller
-    d["role"] = role
-    d["signature_valid"] = signature_valid
-    d["trusted"] = trusted
-    return result
+    return _filled(ProofResult, index=index, verification_method=verification_method,
+                   created=created, controller=controller, role=role,
+                   signature_valid=signature_valid, trusted=trusted)
 
 
 def _verification(certificate_id: str | None, on_date: str, reasons: tuple[Reason, ...],
                   proofs: tuple[ProofResult, ...], keys_checked: bool,
                   notes: tuple[str, ...]) -> Verification:
     """`Verification(...)`, the same object, built as `_proof_result` builds its own."""
-    result = _new(Verification)
-    d = result.__dict__
-    d["certificate_id"] = certificate_id
-    d["on_date"] = on_date
-    d["reasons"] = reasons
-    d["proofs"] = proofs
-    d["keys_checked"] = keys_checked
-    d["notes"] = notes
+    return _filled(Verification, certificate_id=certificate_id, on_date=on_date,
+                   reasons=reasons, proofs=proofs, keys_checked=keys_checked, notes=notes)
+
+
+def _filled(cls: type[_T], **fields: object) -> _T:
+    """An instance of the frozen dataclass `cls` with `fields`, set in its `__dict__` at once
+    (no `__init__`, no `object.__setattr__` per field)."""
+    result = _new(cls)
+    result.__dict__.update(fields)
     return result
 
 
