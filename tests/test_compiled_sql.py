@@ -80,3 +80,83 @@ def test_a_missing_table_is_ibis_table_not_found() -> None:
         assert store.table_or_none("nope") is None
     finally:
         store.close()
+
+
+def test_has_answers_for_tables_views_and_temporary_ones_only() -> None:
+    store = DuckDBStore(None)
+    try:
+        store.raw.execute("CREATE TABLE a (x INT); CREATE TEMP TABLE b (x INT); "
+                          "CREATE VIEW v AS SELECT 1 AS x; CREATE SCHEMA s; "
+                          "CREATE TABLE s.c (x INT); CREATE TABLE \"d.e\" (x INT)")
+        assert store.has("a") and store.has("b") and store.has("v")
+        assert store.has("d.e")  # a dotted name is a name, not a schema and a table
+        # not in the current schema, or DuckDB's own catalogue views: not the store's
+        for name in ("c", "nope", "pg_tables", "duckdb_tables", "sqlite_master"):
+            assert not store.has(name), name
+        store.drop("v")  # a view is dropped as a view
+        store.drop("a")
+        assert not store.has("v") and not store.has("a")
+    finally:
+        store.close()
+
+
+def test_with_value_keeps_the_value_out_of_the_compiled_sql() -> None:
+    """A file's path held by a view: the expressions over two files' views compile to one SQL
+    text, and each view gives its own path (quotes and all) on its own rows."""
+    store = DuckDBStore(None)
+    try:
+        paths = ["/data/one's/shipments.csv", "/data/two/shipments.csv"]
+        sqls, got = [], []
+        for i, path in enumerate(paths):
+            raw = store.from_arrow(store.temp_name("raw"), pa.table({"k": [f"r{i}", "s"]}))
+            t = store.with_value(store.temp_name("file_shipments"), raw, "_file", path,
+                                 ["_file", "k"])
+            assert t.columns == ("_file", "k")
+            counted = t.group_by("_file").aggregate(n=t.count())
+            got.append(store.to_pandas(counted).to_dict("records"))
+            sqls.append(store.con.compile(counted.filter(counted.n > 1)))
+        assert got == [[{"_file": p, "n": 2}] for p in paths]
+        assert paths[0] not in sqls[0] and "one''s" not in sqls[0]
+    finally:
+        store.close()
+
+
+def test_scratch_names_do_not_depend_on_what_ran_before() -> None:
+    one, two = DuckDBStore(None), DuckDBStore(None)
+    try:
+        one.temp_name("csv_flows")
+        assert one.temp_name("csv_shipments") == two.temp_name("csv_shipments")
+        assert one.temp_name("csv_shipments") != two.temp_name("csv_flows")
+        assert one.temp_name("a b/c") == "_rf_tmp_a_b_c_1"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_second_dataset_with_other_tables_and_paths_finds_its_sql_compiled(
+        tmp_path: Path) -> None:
+    """Ingest and analysis of the contract's example, then of a copy elsewhere without its
+    stocks and transformations: the second pipeline compiles nothing new for the tables both
+    hold (before, a file's path and a running scratch-name counter made every shape new)."""
+    import shutil
+
+    from conftest import EXAMPLE
+    from rareflow.workspace import Workspace
+
+    first = tmp_path / "first"
+    shutil.copytree(EXAMPLE, first)
+    second = tmp_path / "elsewhere" / "second"
+    shutil.copytree(EXAMPLE, second)
+    (second / "stocks.csv").unlink()
+    (second / "transformations.csv").unlink()
+    for data in (first, second):
+        misses = compiled.CACHE.misses
+        w = Workspace.open(None)
+        try:
+            w.ingest(data)
+            w.analyze()
+        finally:
+            w.close()
+        new = compiled.CACHE.misses - misses
+    # the second run's new shapes: only those reading the tables it lacks (measured: 0-3)
+    assert new <= 10, new

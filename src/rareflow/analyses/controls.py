@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 import ibis
 import ibis.expr.types as ir
@@ -25,12 +26,19 @@ def control_intervals(policy: Policy) -> ir.Table:
         spans = [(a, b) for a, b in zip(starts, ends, strict=True) if a < b]
         for product, heavy in [(p, False) for p in c.products] + [(p, True)
                                                                    for p in c.heavy_only]:
-            rows += [{"product": product, "heavy_only": heavy, "control_id": c.id,
-                      "start": a, "end": b} for a, b in spans]
+            rows += [(product, heavy, c.id, a, b) for a, b in spans]
+    return _intervals(tuple(rows))
+
+
+@lru_cache(maxsize=32)
+def _intervals(rows: tuple[tuple[str, bool, str, date, date], ...]) -> ir.Table:
+    """One in-memory table per set of intervals: the same policy gives the same table, so
+    the expressions over it, and their compiled SQL (`store.compiled`), are the same from
+    one analysis to the next (a new memtable gets a new random name)."""
     schema = {"product": "string", "heavy_only": "boolean", "control_id": "string",
               "start": "date", "end": "date"}
-    return ibis.memtable(rows, schema=schema) if rows else ibis.memtable(
-        {k: [] for k in schema}, schema=schema)
+    return ibis.memtable({k: [r[i] for r in rows] for i, k in enumerate(schema)},
+                         schema=schema)
 
 
 def mark_controlled(content: ir.Table, policy: Policy, *, key: str = "declaration_id",

@@ -161,7 +161,8 @@ def _json_validators(schemas: SchemaSet) -> tuple[Draft7Validator, Draft7Validat
     for fmt in ("uri", "date-time"):
         if fmt not in checker.checkers:
             raise SchemasNotFound(
-                f"jsonschema cannot check format {fmt!r}: install jsonschema[format-nongpl]")
+                f"jsonschema cannot check format {fmt!r}: install rfc3986-validator and "
+                "rfc3339-validator")
     main = Draft7Validator(contents[main_path], registry=registry, format_checker=checker)
     query = None
     if schemas.query_schema:

@@ -78,7 +78,9 @@ def _read_file(store: Store, path: Path) -> RawRead:
     """One table file as strings (with `_file` and `_line`)."""
     read = (store.read_parquet_raw(path) if path.suffix == ".parquet"
             else store.read_csv_raw(path))
-    read.table = read.table.mutate(_file=ibis.literal(str(path)))
+    cols = [c for c in read.table.columns if c != "_file"]
+    read.table = store.with_value(store.temp_name(f"file_{path.stem}"), read.table, "_file",
+                                  str(path), [*cols, "_file"])
     return read
 
 
@@ -312,8 +314,8 @@ def _load_one(store: Store, read: RawRead, spec: TableSpec, table: str, tr: Tabl
         typed = store.materialize(typed_name, v.typed, temp=True)
     else:
         kept = store.materialize(typed_name, v.typed.drop("_file"), temp=True)
-        typed = kept.select(*[ibis.literal(file).name(c) if c == "_file" else kept[c]
-                              for c in v.typed.columns])
+        typed = store.with_value(f"{typed_name}_file", kept, "_file", file,
+                                 list(v.typed.columns))
     flags = flag_columns(v)
     existing = store.table_or_none(table)
     aggs: dict[str, ir.Value] = {"_n": typed.count(), "_nbad": typed._bad.cast("int64").sum()}
@@ -325,7 +327,7 @@ def _load_one(store: Store, read: RawRead, spec: TableSpec, table: str, tr: Tabl
     failing = [i for i, f in enumerate(flags) if stats[f] > 0]
     good = typed.filter(~typed._bad).drop("_bad", *flags) if n_bad else \
         typed.drop("_bad", *flags)
-    created = [typed_name]
+    created = [typed_name] if file is None else [f"{typed_name}_file", typed_name]
     if existing is None and int(stats["_nkeys"]) == n - n_bad:
         # first load of this table and no key twice: every good row is new
         counts = {"new": n - n_bad}

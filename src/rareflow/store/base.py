@@ -6,6 +6,7 @@ analyses."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class Store:
 
     def __init__(self, con: ibis.BaseBackend) -> None:
         self.con = con
-        self._tmp = 0
+        self._tmp: dict[str, int] = {}
         self.largest_pull = 0  # rows of the largest result brought into Python (benchmarks)
 
     # --- tables -------------------------------------------------------------------------
@@ -77,8 +78,14 @@ class Store:
         return expr
 
     def temp_name(self, stem: str) -> str:
-        self._tmp += 1
-        return f"_rf_tmp_{stem}_{self._tmp}"
+        """A new scratch name, `_rf_tmp_<stem>_<n>`, n counting this store's names of that
+        stem (characters other than letters, digits and `_` become `_`). Counted per stem,
+        not in one sequence: the same step gets the same name whatever ran before it (a
+        table absent from one dataset shifts no other name), so its SQL is found compiled
+        (`store.compiled`) for any dataset."""
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+        n = self._tmp[stem] = self._tmp.get(stem, 0) + 1
+        return f"_rf_tmp_{stem}_{n}"
 
     def append(self, name: str, expr: ir.Table) -> None:
         """Add rows to `name`, creating it from `expr`'s schema if it does not exist."""
@@ -124,6 +131,16 @@ class Store:
 
     def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
         return self.con.create_table(name, data, temp=True, overwrite=True)
+
+    def with_value(self, name: str, table: ir.Table, column: str, value: str,
+                   order: list[str]) -> ir.Table:
+        """`table` with the text `value` as `column` on every row, the columns in `order`
+        (`column` among them), under the scratch name `name`. Engines make it a view whose
+        own SQL holds the value, so that expressions over it do not (a file's path: the
+        same compiled SQL then serves every file, `store.compiled`). Here: the value as a
+        literal in the expression."""
+        return table.select(*[ibis.literal(value).name(c) if c == column else table[c]
+                              for c in order])
 
     def drop(self, name: str) -> None:
         if self.has(name):

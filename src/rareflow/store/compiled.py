@@ -12,7 +12,10 @@ over one store's tables finds the SQL compiled for the same tables of another st
 expression is still executed by the store that runs it (the store's own connection).
 
 The cache is bounded (least recently used first out), as each key holds the backend of the
-store it was first compiled for: at most a few pipelines' stores stay referenced."""
+store it was first compiled for: at most a few pipelines' stores stay referenced.
+
+The in-memory tables an expression holds, which Ibis finds by walking the whole expression
+before every execution, are kept per node the same way (`MEMTABLES`)."""
 
 from __future__ import annotations
 
@@ -21,41 +24,57 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import ibis.expr.operations as ops
+
 IDENTITY = "rareflow-duckdb"
 SIZE = 1024  # entries: an ingest and analysis of a small dataset compiles about 130
 
 
-class CompiledSQL:
-    """A bounded, thread-safe map from (expression node, limit) to its SQL text."""
+class Bounded:
+    """A bounded, thread-safe map, least recently used first out; counts hits and misses."""
 
     def __init__(self, size: int = SIZE) -> None:
         self.size = size
-        self._sql: OrderedDict[tuple[Any, Any], str] = OrderedDict()
+        self._items: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[Any, Any], compile_: Callable[[], str]) -> str:
+    def get(self, key: Any) -> Any | None:
         with self._lock:
-            sql = self._sql.get(key)
-            if sql is not None:
-                self._sql.move_to_end(key)
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+            else:
+                self._items.move_to_end(key)
                 self.hits += 1
-                return sql
-        sql = compile_()
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
         with self._lock:
-            self.misses += 1
-            self._sql[key] = sql
-            while len(self._sql) > self.size:
-                self._sql.popitem(last=False)
-        return sql
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
-            self._sql.clear()
+            self._items.clear()
+
+
+class CompiledSQL(Bounded):
+    """(expression node, limit) -> its SQL text."""
+
+    def sql(self, key: tuple[Any, Any], compile_: Callable[[], str]) -> str:
+        sql = self.get(key)
+        if sql is None:
+            sql = compile_()
+            self.put(key, sql)
+        return sql
 
 
 CACHE = CompiledSQL()
+MEMTABLES = Bounded()  # expression node -> the in-memory tables it holds
 
 
 def install(con: Any) -> None:
@@ -70,6 +89,27 @@ def install(con: Any) -> None:
                 pretty: bool = False, **kwargs: Any) -> str:
         if params or pretty or kwargs:
             return original(expr, limit=limit, params=params, pretty=pretty, **kwargs)
-        return CACHE.get((expr.op(), limit), lambda: original(expr, limit=limit))
+        return CACHE.sql((expr.op(), limit), lambda: original(expr, limit=limit))
 
     con.compile = compile
+    original_hooks = con._run_pre_execute_hooks
+
+    def run_pre_execute_hooks(expr: Any) -> None:
+        """Ibis's hooks before an execution walk the whole expression three times (record
+        batch readers, spatial functions, UDFs and in-memory tables to register). The
+        in-memory tables an expression holds are kept per node (`MEMTABLES`); on a later
+        run only the ones this connection lacks are registered, by Ibis. An expression with
+        UDFs or spatial functions, or a connection with record batch readers, runs Ibis's
+        hooks in full every time."""
+        op = expr.op()
+        memtables = MEMTABLES.get(op)
+        if memtables is None or con._record_batch_readers_consumed:
+            original_hooks(expr)
+            if not op.find((ops.ScalarUDF, ops.GeoSpatialUnOp, ops.GeoSpatialBinOp)):
+                MEMTABLES.put(op, tuple(op.find(ops.InMemoryTable)))
+            return
+        for memtable in memtables:
+            if memtable not in con._memtables:
+                con._register_in_memory_tables(memtable.to_expr())
+
+    con._run_pre_execute_hooks = run_pre_execute_hooks

@@ -88,6 +88,17 @@ class SparkStore(Store):
         df.createOrReplaceTempView(name)
         return self.con.table(name)
 
+    def with_value(self, name: str, table: ir.Table, column: str, value: str,
+                   order: list[str]) -> ir.Table:
+        """A temporary view over the table's DataFrame, the value a literal of Spark's."""
+        from pyspark.sql.functions import col, lit
+
+        self.con._run_pre_execute_hooks(table)
+        df = self.session.sql(self.con.compile(table))
+        df.select(*[lit(value).alias(c) if c == column else col(f"`{c}`")
+                    for c in order]).createOrReplaceTempView(name)
+        return self.con.table(name)
+
     def _with_lines(self, df: Any, name: str, first: int) -> ir.Table:
         from pyspark.sql.types import LongType, StructField
 
@@ -107,7 +118,7 @@ class SparkStore(Store):
             df = (self.session.read.option("header", "true").option("mode", "PERMISSIVE")
                   .option("columnNameOfCorruptRecord", CORRUPT).option("multiLine", "false")
                   .schema(schema).csv(str(path)))
-            table = self._with_lines(df, self.temp_name("csv"), 2)
+            table = self._with_lines(df, self.temp_name(f"csv_{path.stem}"), 2)
         except Exception as exc:
             raise UnreadableFileError(str(path), str(exc).splitlines()[0]) from exc
         bad = self.to_pandas(table.filter(table[CORRUPT].notnull()).select("_line", CORRUPT))
@@ -123,7 +134,7 @@ class SparkStore(Store):
         try:
             df = self.session.read.parquet(str(path))
             df = df.select(*[col(c).cast("string").alias(c) for c in df.columns])
-            table = self._with_lines(df, self.temp_name("pq"), 1)
+            table = self._with_lines(df, self.temp_name(f"pq_{path.stem}"), 1)
         except Exception as exc:
             raise UnreadableFileError(str(path), str(exc).splitlines()[0]) from exc
         return RawRead(table, [])
