@@ -100,11 +100,26 @@ class SparkStore(Store):
         return self.con.table(name)
 
     def _with_lines(self, df: Any, name: str, first: int) -> ir.Table:
-        from pyspark.sql.types import LongType, StructField
+        """`df` (a file read, its records in file order) with `_line`: record k (from 0)
+        on line k + `first`. Numbered in the JVM (rows never go through Python workers, as
+        with `rdd.zipWithIndex`): Spark's row id holds the partition in its upper bits and
+        the row's place in the partition in its lower 33; one small job counts each
+        partition's rows, from which each partition's first line follows. A file scan
+        splits the file the same way on each run, so both passes see the same ids."""
+        from pyspark.sql import functions as F
 
-        schema = df.schema.add(StructField("_line", LongType()))
-        rdd = df.rdd.zipWithIndex().map(lambda r: (*r[0], r[1] + first))
-        out = self.session.createDataFrame(rdd, schema).cache()
+        mid = F.monotonically_increasing_id()
+        counts = (df.select(F.shiftright(mid, 33).alias("p")).groupBy("p").count()
+                  .orderBy("p").collect())
+        start, offsets = first, [F.lit(0), F.lit(first)]  # a typed map, rows or none
+        for row in counts:
+            offsets += [F.lit(row["p"]), F.lit(start)]
+            start += row["count"]
+        tagged = df.withColumn("_rf_mid", mid)
+        line = (F.col("_rf_mid").bitwiseAND((1 << 33) - 1)
+                + F.element_at(F.create_map(*offsets), F.shiftright(F.col("_rf_mid"), 33)))
+        out = tagged.select(*[F.col(f"`{c}`") for c in df.columns],
+                            line.cast("long").alias("_line")).cache()
         out.createOrReplaceTempView(name)
         return self.con.table(name)
 
