@@ -160,3 +160,86 @@ def test_second_dataset_with_other_tables_and_paths_finds_its_sql_compiled(
         new = compiled.CACHE.misses - misses
     # the second run's new shapes: only those reading the tables it lacks (measured: 0-3)
     assert new <= 10, new
+
+
+def _shape(store: DuckDBStore, bound: int):
+    t = store.table("t")
+    return t.filter(t.n > bound).group_by("k").aggregate(total=t.n.sum())
+
+
+def test_a_shapes_file_key_ignores_the_store_and_spells_everything_else() -> None:
+    from rareflow.store.sql_files import shape_key
+
+    one, two = _store(None, [("a", 1)]), _store(None, [("b", 2)])
+    try:
+        key = shape_key(_shape(one, 1).op(), None)
+        assert key is not None
+        assert shape_key(_shape(two, 1).op(), None) == key  # another store, same shape
+        assert shape_key(_shape(one, 2).op(), None) != key  # another literal
+        assert shape_key(_shape(one, 1).op(), 10) != key  # a limit
+        t = one.table("t")
+        assert (shape_key(t.mutate(x=t.n.cast("int32")).op(), None)
+                != shape_key(t.mutate(x=t.n.cast("int16")).op(), None))  # another type
+    finally:
+        one.close()
+        two.close()
+
+
+def test_sql_compiled_by_a_former_process_is_read_from_its_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory cache emptied (as in a new process): the SQL comes from the file the first
+    compilation wrote; with the cache switched off, nothing is written."""
+    from rareflow.store.sql_files import shape_key
+
+    monkeypatch.setenv("RAREFLOW_SQL_CACHE", str(tmp_path / "sql"))
+    one, two = _store(None, [("a", 1), ("a", 5)]), _store(None, [("a", 7)])
+    try:
+        compiled.CACHE.clear()
+        expr = _shape(one, 0)
+        sql = one.con.compile(expr)
+        files = list((tmp_path / "sql").glob("*.sql"))
+        key = shape_key(expr.op(), None)
+        assert (tmp_path / "sql" / f"{key}.sql").read_text() == sql
+        # a marker in the file: the next process's SQL is the file's text, not a compilation
+        (tmp_path / "sql" / f"{key}.sql").write_text(sql + "\n-- from the file")
+        compiled.CACHE.clear()
+        again = _shape(two, 0)
+        assert two.con.compile(again).endswith("-- from the file")
+        assert two.to_pandas(again)["total"].tolist() == [7]  # the file's SQL, run
+        assert len(list((tmp_path / "sql").glob("*.sql"))) == len(files)
+
+        monkeypatch.setenv("RAREFLOW_SQL_CACHE", "off")
+        compiled.CACHE.clear()
+        one.con.compile(_shape(one, 3))
+        assert len(list((tmp_path / "sql").glob("*.sql"))) == len(files)
+    finally:
+        compiled.CACHE.clear()
+        one.close()
+        two.close()
+
+
+def test_memtables_named_by_their_rows() -> None:
+    from rareflow.memtables import named_memtable
+
+    from rareflow.store.sql_files import shape_key
+
+    a = named_memtable("rf_x", {"code": ["DE", "FR"]})
+    b = named_memtable("rf_x", {"code": ["DE", "FR"]})
+    assert a.op().name == b.op().name
+    assert shape_key(a.filter(a.code == "DE").op(), None) == shape_key(
+        b.filter(b.code == "DE").op(), None)
+    assert a.op().name != named_memtable("rf_x", {"code": ["DE", "IT"]}).op().name
+    assert a.op().name.startswith("rf_x_")
+
+
+def test_prune_keeps_the_newest_files(tmp_path: Path) -> None:
+    import os
+
+    from rareflow.store.sql_files import prune
+
+    for n in range(5):
+        path = tmp_path / f"{n}.sql"
+        path.write_text("SELECT 1")
+        os.utime(path, (1_000_000 + n, 1_000_000 + n))
+    prune(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.glob("*.sql")) == ["3.sql", "4.sql"]

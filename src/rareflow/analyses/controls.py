@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-import ibis
 import ibis.expr.types as ir
 
+from rareflow.memtables import named_memtable
 from rareflow.policy import Policy
 
 FAR_FUTURE = date(9999, 12, 31)
@@ -34,11 +34,12 @@ def control_intervals(policy: Policy) -> ir.Table:
 def _intervals(rows: tuple[tuple[str, bool, str, date, date], ...]) -> ir.Table:
     """One in-memory table per set of intervals: the same policy gives the same table, so
     the expressions over it, and their compiled SQL (`store.compiled`), are the same from
-    one analysis to the next (a new memtable gets a new random name)."""
+    one analysis and one process to the next (a new memtable gets a new random name: this
+    one is named by its content)."""
     schema = {"product": "string", "heavy_only": "boolean", "control_id": "string",
               "start": "date", "end": "date"}
-    return ibis.memtable({k: [r[i] for r in rows] for i, k in enumerate(schema)},
-                         schema=schema)
+    return named_memtable("rf_controls", {k: [r[i] for r in rows]
+                                          for i, k in enumerate(schema)}, schema=schema)
 
 
 def mark_controlled(content: ir.Table, policy: Policy, *, key: str = "declaration_id",

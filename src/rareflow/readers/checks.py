@@ -15,6 +15,7 @@ import ibis.expr.types as ir
 import pycountry
 
 from rareflow.contract import Column
+from rareflow.memtables import named_memtable
 
 PERIOD_RE = r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"
 YEAR_RE = r"^[0-9]{4}$"
@@ -62,7 +63,7 @@ def _iso_table() -> ir.Table:
     """The codes of `iso_countries` as a table: the engine looks a cell up in it (one hash
     probe) instead of comparing it with 250 literals one by one (on DuckDB, 10 times the
     cost)."""
-    return ibis.memtable({"code": list(iso_countries())})
+    return named_memtable("rf_iso_countries", {"code": list(iso_countries())})
 
 
 def has_space(text: ir.StringValue) -> ir.BooleanValue:

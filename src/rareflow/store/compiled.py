@@ -26,6 +26,8 @@ from typing import Any
 
 import ibis.expr.operations as ops
 
+from rareflow.store import sql_files
+
 IDENTITY = "rareflow-duckdb"
 SIZE = 1024  # entries: an ingest and analysis of a small dataset compiles about 130
 
@@ -77,6 +79,18 @@ CACHE = CompiledSQL()
 MEMTABLES = Bounded()  # expression node -> the in-memory tables it holds
 
 
+def _from_files(original: Callable[..., str], expr: Any, limit: Any) -> str:
+    """The SQL a former process compiled for this shape (`sql_files`), else compiled and
+    written there for the next."""
+    key = sql_files.shape_key(expr.op(), limit)
+    sql = sql_files.load(key) if key else None
+    if sql is None:
+        sql = original(expr, limit=limit)
+        if key:
+            sql_files.save(key, sql)
+    return sql
+
+
 def install(con: Any) -> None:
     """Give the Ibis DuckDB connection `con` rareflow's identity and a `compile` that looks
     in `CACHE` first. Ibis's own execution paths (execute, to_pyarrow, to_csv, insert) call
@@ -89,7 +103,7 @@ def install(con: Any) -> None:
                 pretty: bool = False, **kwargs: Any) -> str:
         if params or pretty or kwargs:
             return original(expr, limit=limit, params=params, pretty=pretty, **kwargs)
-        return CACHE.sql((expr.op(), limit), lambda: original(expr, limit=limit))
+        return CACHE.sql((expr.op(), limit), lambda: _from_files(original, expr, limit))
 
     con.compile = compile
     original_hooks = con._run_pre_execute_hooks
