@@ -3,9 +3,10 @@
 Generates a JSON-LD document of N events (default 1 million) from the demo world's export
 (shipping events with lots, transformations, stock counts: the shapes rareflow maps), then
 times `rareflow.epcis.reader.read_epcis` (streaming parse, mapping, and the Event Hash ID of
-the events that need it: without eventID, or possibly a duplicate; a first pass counts a
-cheap key per event to know which) against `orjson.loads` of the same bytes, in the same
-run. Prints events/s, the ratio (goal >= 0.30) and peak memory. The machine is shared:
+the events that need it: without eventID, or possibly a duplicate; a cheap key per event,
+counted as the events come, says which, and the first event of a key that turns out not
+to be unique is read again and hashed then) against `orjson.loads` of the same bytes, in
+the same run. Prints events/s, the ratio (goal >= 0.30) and peak memory. The machine is shared:
 compare ratios, not rates. Trace latency is `benchmarks/trace.py`.
 
     .venv/bin/python benchmarks/epcis.py [--events 1000000]

@@ -17,7 +17,8 @@ Every rule is written down in docs/epcis-mapping.md. In short:
   eventID (or Event Hash ID) and the reason; an event outside the mapping (packing,
   inspecting, sensor readings...) and a duplicate (same Event Hash ID) are warnings.
 
-Events are fed one at a time (`Mapper.add_event`); what needs the whole document set (party
+Events are fed one at a time (`Mapper.add_event` with the event's node, or `Mapper.add_facts`
+with what the mapping reads of it, `Facts`); what needs the whole document set (party
 master data, receipts that repeat a shipment, lot links) is settled in `Mapper.finish`.
 """
 
@@ -199,10 +200,14 @@ def _typed_list(node: Node, list_name: str, entry: str) -> tuple[tuple[str, str]
 
 def event_date(node: Node) -> str | None:
     """The event's local date (eventTime in eventTimeZoneOffset), YYYY-MM-DD."""
-    text = _text(node, "eventTime")
+    return _local_date(_text(node, "eventTime"), _text(node, "eventTimeZoneOffset"))
+
+
+def _local_date(text: str | None, offset: str | None) -> str | None:
+    """`event_date` of an eventTime and an eventTimeZoneOffset (each stripped, None when
+    empty)."""
     if not text:
         return None
-    offset = _text(node, "eventTimeZoneOffset")
     if (offset in _UTC_OFFSETS and _UTC_TIME.fullmatch(text)
             and "01" <= text[5:7] <= "12" and "01" <= text[8:10] <= "28"):
         return text[:10]  # a UTC time read in UTC: its own date (a day that every month has)
@@ -210,7 +215,6 @@ def event_date(node: Node) -> str | None:
         ts = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         return None
-    offset = _text(node, "eventTimeZoneOffset")
     if offset:
         m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", offset)
         if m:
@@ -232,6 +236,63 @@ def _fmt(d: Decimal) -> str:
     """A decimal as plain text without exponent or trailing zeros."""
     text = format(d.normalize(), "f")
     return text
+
+
+# ----------------------------------------------------------------------------- event facts
+
+QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList",
+                  "outputQuantityList")
+EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+
+
+class Facts:
+    """What the mapping reads of one event, each value as `_text` / `_id_of` / `_exts` /
+    `_typed_list` give it from the event's node: `node_facts` takes them from the node; the
+    JSON reader takes them straight from the parsed object for the events whose shape it
+    knows (`rareflow.epcis.reader`), without building the node."""
+
+    __slots__ = ("action", "biz_location", "destinations", "epcs", "event_type", "exts",
+                 "offset", "quantities", "read_point", "sources", "step", "tid", "time")
+
+    def __init__(self, event_type: str, step: str = "", action: str = "",
+                 time: str | None = None, offset: str | None = None,
+                 quantities: dict[str, list[tuple[str | None, str | None, str | None]]]
+                 | None = None,
+                 epcs: dict[str, list[str]] | None = None, exts: dict[str, str] | None = None,
+                 read_point: str | None = None, biz_location: str | None = None,
+                 sources: tuple[tuple[str, str], ...] = (),
+                 destinations: tuple[tuple[str, str], ...] = (),
+                 tid: str | None = None) -> None:
+        self.event_type = event_type
+        self.step = step  # term() of bizStep
+        self.action = action  # upper case
+        self.time = time
+        self.offset = offset
+        # list name -> (epcClass, quantity, uom) of each quantity element
+        self.quantities = quantities if quantities is not None else {}
+        self.epcs = epcs if epcs is not None else {}  # list name -> EPC values (unstripped)
+        self.exts = exts if exts is not None else {}
+        self.read_point = read_point
+        self.biz_location = biz_location
+        self.sources = sources
+        self.destinations = destinations
+        self.tid = tid
+
+
+def node_facts(node: Node) -> Facts:
+    """The `Facts` of an event node."""
+    return Facts(
+        node[0], term(_text(node, "bizStep")), (_text(node, "action") or "").upper(),
+        _text(node, "eventTime"), _text(node, "eventTimeZoneOffset"),
+        {name: [(_text(qe, "epcClass"), _text(qe, "quantity"), _text(qe, "uom"))
+                for lst in _kids(node, name) for qe in _kids(lst, "quantityElement")]
+         for name in QUANTITY_LISTS},
+        {name: [epc[1] for lst in _kids(node, name) for epc in _kids(lst, "epc")]
+         for name in EPC_LISTS},
+        _exts(node), _id_of(node, "readPoint"), _id_of(node, "bizLocation"),
+        _typed_list(node, "sourceList", "source"),
+        _typed_list(node, "destinationList", "destination"),
+        _text(node, "transformationID"))
 
 
 # ----------------------------------------------------------------------------- records
@@ -431,7 +492,7 @@ class Mapper:
         self.reject(None, "epcis", "", reason, file=file, position=position)
 
     def add_event(self, file: str, position: int, node: Node, event_id: str | None,
-                  hash_id: str | None) -> None:
+                  hash_id: str | None) -> EventRef:
         """One event. `hash_id`: its Event Hash ID; None only when the caller knows that no
         other event of the read can have the same (so it can be neither a duplicate nor
         withdrawn by hash) and the event has an eventID."""
@@ -440,7 +501,6 @@ class Mapper:
         if digest is None and not event_id:
             raise ValueError("an event without eventID needs its Event Hash ID")
         ref = EventRef(_intern(file), position, event_id, digest)
-        event_type = node[0]
         if any(c[0] == "errorDeclaration" for c in node[2]):
             if digest is not None:
                 self.retracted_hashes.add(digest)
@@ -450,39 +510,67 @@ class Mapper:
             self.reject(ref, "epcis", "errorDeclaration",
                         "error declaration: this event and the event it corrects (same Event "
                         "Hash ID or eventID) are not used", level="warning")
-            return
+            return ref
         first = self.seen.get(digest) if digest is not None else None
         if first is not None:
             self.stats.duplicates += 1
             self.reject(ref, "epcis", "eventID",
                         f"duplicate event (same Event Hash ID as position {first & 0xFFFFFFFFFF} "
                         f"of {self.files[first >> 40]}): dropped", level="warning")
-            return
+            return ref
         if not self.files or self.files[-1] != ref.file:
             self.files.append(ref.file)
         if digest is not None:
             self.seen[digest] = ((len(self.files) - 1) << 40) | position
         try:
-            self._dispatch(event_type, node, ref)
+            self._dispatch(node_facts(node), ref)
         except _Rejected as exc:
             self.stats.rejected += 1
             self.reject(ref, exc.table, exc.column, exc.reason)
+        return ref
 
-    def _dispatch(self, event_type: str, node: Node, ref: EventRef) -> None:
-        step = term(_text(node, "bizStep"))
-        action = (_text(node, "action") or "").upper()
+    def settle_hash(self, ref: EventRef, hash_id: str, declaration: bool, seen: int) -> None:
+        """The Event Hash ID of an event added without it (`add_event` with hash_id None, or
+        `add_facts`), once the reader knows that another event may have the same: what
+        `add_event` would have done with it. `declaration`: the event is an error
+        declaration; `seen`: its entry for `self.seen` as it was added (file index << 40 |
+        position)."""
+        digest = _digest(hash_id)
+        ref.digest = digest
+        if declaration:
+            self.retracted_hashes.add(digest)
+        else:
+            self.seen.setdefault(digest, seen)
+
+    def add_facts(self, file: str, position: int, facts: Facts, event_id: str) -> EventRef:
+        """One event given by its `Facts` (the JSON reader's fast path): what `add_event`
+        does for an event with an eventID, no errorDeclaration and no Event Hash ID (no
+        other event of the read can have the same one)."""
+        self.stats.events += 1
+        ref = EventRef(_intern(file), position, event_id, None)
+        if not self.files or self.files[-1] != ref.file:
+            self.files.append(ref.file)
+        try:
+            self._dispatch(facts, ref)
+        except _Rejected as exc:
+            self.stats.rejected += 1
+            self.reject(ref, exc.table, exc.column, exc.reason)
+        return ref
+
+    def _dispatch(self, f: Facts, ref: EventRef) -> None:
+        event_type, step, action = f.event_type, f.step, f.action
         if event_type == "TransformationEvent":
-            self._transformation(node, ref)
+            self._transformation(f, ref)
             return
         if event_type in MOVE_TYPES and step in MOVE_STEPS:
             if action == "DELETE":
                 self._skip(ref, f"{event_type} with action DELETE ({step}): it undoes an "
                                 "association, it moves nothing")
                 return
-            self._move(event_type, node, ref, MOVE_STEPS[step])
+            self._move(event_type, f, ref, MOVE_STEPS[step])
             return
         if event_type == "ObjectEvent" and step in STOCK_STEPS:
-            self._count(node, ref)
+            self._count(f, ref)
             return
         what = f"bizStep {step}" if step else "no bizStep"
         self._skip(ref, f"{event_type} with {what}: not a movement (shipping, receiving, "
@@ -501,32 +589,29 @@ class Mapper:
             seen[0] += 1
 
     # --- events -----------------------------------------------------------------------
-    def _date(self, node: Node, table: str) -> str:
-        d = event_date(node)
+    def _date(self, f: Facts, table: str) -> str:
+        d = _local_date(f.time, f.offset)
         if d is None:
-            raise _Rejected(table, "eventTime",
-                            f"eventTime {_text(node, 'eventTime')!r} is not a date-time")
+            raise _Rejected(table, "eventTime", f"eventTime {f.time!r} is not a date-time")
         return d
 
-    def _quantities(self, node: Node, lists: tuple[str, ...], epc_lists: tuple[str, ...],
+    def _quantities(self, f: Facts, lists: tuple[str, ...], epc_lists: tuple[str, ...],
                     table: str) -> list[Quantity]:
         """Quantity elements (and trade-item EPCs, one piece each) of the named lists."""
         out: list[Quantity] = []
         problems: list[str] = []
         for name in lists:
-            for lst in _kids(node, name):
-                for qe in _kids(lst, "quantityElement"):
-                    try:
-                        out.append(self._quantity(qe))
-                    except _Rejected as exc:
-                        problems.append(exc.reason)
+            for epc_class, raw, uom in f.quantities.get(name, ()):
+                try:
+                    out.append(self._quantity(epc_class, raw, uom))
+                except _Rejected as exc:
+                    problems.append(exc.reason)
         pieces: dict[str, int] = defaultdict(int)
         for name in epc_lists:
-            for lst in _kids(node, name):
-                for epc in _kids(lst, "epc"):
-                    m = _GTIN_DL.match(canonical_digital_link(epc[1].strip()) or "")
-                    if m and m.group(2) == "21":
-                        pieces[m.group(1)] += 1
+            for epc in f.epcs.get(name, ()):
+                m = _GTIN_DL.match(canonical_digital_link(epc.strip()) or "")
+                if m and m.group(2) == "21":
+                    pieces[m.group(1)] += 1
         for gtin, n in pieces.items():
             product = self.tables.gtins.get(gtin)
             if product is None:
@@ -542,10 +627,10 @@ class Mapper:
             raise _Rejected(table, "quantityList", "; ".join(dict.fromkeys(problems)))
         return out
 
-    def _quantity(self, qe: Node) -> Quantity:
-        epc_class = _text(qe, "epcClass") or ""
+    def _quantity(self, epc_class: str | None, raw: str | None, uom: str | None) -> Quantity:
+        """One quantity element from its epcClass, quantity and uom (as `_text` gives them)."""
+        epc_class = epc_class or ""
         product, lot_key, lot_number, explicit = self._product(epc_class)
-        raw = _text(qe, "quantity")
         if raw is None:
             raise _Rejected("", "quantityList", f"{epc_class}: no quantity")
         # a plain number (digits, a point) is finite and >= 0: read it as a Decimal only
@@ -555,7 +640,7 @@ class Mapper:
         if not plain and (amount is None or amount < 0):
             raise _Rejected("", "quantityList", f"{epc_class}: quantity {raw!r} is not a "
                                                 "number >= 0")
-        uom = (_text(qe, "uom") or "").upper()
+        uom = (uom or "").upper()
         unit = self.tables.units.get(product)
         if uom in MASS_UOM:
             if unit == "unit":
@@ -602,52 +687,50 @@ class Mapper:
         lot = _intern(unquote(m.group(3))) if m.group(2) == "10" else None
         return product, (_intern(canon) if lot else None), lot, False
 
-    def _move(self, event_type: str, node: Node, ref: EventRef, kind: str) -> None:
-        date = self._date(node, "flows")
+    def _move(self, event_type: str, f: Facts, ref: EventRef, kind: str) -> None:
+        date = self._date(f, "flows")
         lists = ("childQuantityList",) if event_type == "AggregationEvent" else ("quantityList",)
         epcs = ("childEPCs",) if event_type == "AggregationEvent" else ("epcList",)
-        quantities = self._quantities(node, lists, epcs, "flows")
+        quantities = self._quantities(f, lists, epcs, "flows")
         if not quantities:
             raise _Rejected("flows", "quantityList",
                             f"{kind} event without quantities: no quantityList and no trade-item "
                             "EPCs (SGTIN) to count")
-        found = _exts(node)
+        found = f.exts
         extras = {k: v for k in ("toCountry", "use", "reKg", "netKg", "units")
                   if (v := found.get(k)) is not None}
-        point = _id_of(node, "readPoint") or _id_of(node, "bizLocation")
+        point = f.read_point or f.biz_location
         self.moves.append(Move(
-            kind, ref, _intern(date), _typed_list(node, "sourceList", "source"),
-            _typed_list(node, "destinationList", "destination"), _intern(point), quantities,
+            kind, ref, _intern(date), f.sources, f.destinations, _intern(point), quantities,
             extras or None))
 
-    def _count(self, node: Node, ref: EventRef) -> None:
-        date = self._date(node, "stocks")
-        quantities = self._quantities(node, ("quantityList",), ("epcList",), "stocks")
+    def _count(self, f: Facts, ref: EventRef) -> None:
+        date = self._date(f, "stocks")
+        quantities = self._quantities(f, ("quantityList",), ("epcList",), "stocks")
         if not quantities:
             raise _Rejected("stocks", "quantityList", "stock count without quantities")
-        places = [p for p in (_id_of(node, "bizLocation"), _id_of(node, "readPoint")) if p]
-        for kind, uri in _typed_list(node, "sourceList", "source"):
+        places = [p for p in (f.biz_location, f.read_point) if p]
+        for kind, uri in f.sources:
             if kind in ("owning_party", "possessing_party"):
                 places.append(uri)
         self.counts.append(Count(ref, date, places, quantities))
 
-    def _transformation(self, node: Node, ref: EventRef) -> None:
-        date = self._date(node, "transformations")
-        inputs = self._quantities(node, ("inputQuantityList",), ("inputEPCList",),
+    def _transformation(self, f: Facts, ref: EventRef) -> None:
+        date = self._date(f, "transformations")
+        inputs = self._quantities(f, ("inputQuantityList",), ("inputEPCList",),
                                   "transformations")
-        outputs = self._quantities(node, ("outputQuantityList",), ("outputEPCList",),
+        outputs = self._quantities(f, ("outputQuantityList",), ("outputEPCList",),
                                    "transformations")
         if not inputs and not outputs:
             raise _Rejected("transformations", "inputQuantityList",
                             "transformation without input or output quantities")
-        tid_uri = _text(node, "transformationID")
+        tid_uri = f.tid
         tid = record_id(tid_uri) if tid_uri else ref.record
         group = self.transformations.setdefault(tid, Transformation(tid))
         group.refs.append(ref)
         group.dates.append(date)
-        places = [p for p in (_id_of(node, "bizLocation"), _id_of(node, "readPoint")) if p]
-        for kind, uri in (_typed_list(node, "destinationList", "destination")
-                          + _typed_list(node, "sourceList", "source")):
+        places = [p for p in (f.biz_location, f.read_point) if p]
+        for kind, uri in f.destinations + f.sources:
             if kind in ("owning_party", "possessing_party"):
                 places.append(uri)
         group.places.append(places)
@@ -721,18 +804,23 @@ class Mapper:
         trows, produced = self._transformation_rows()
         stocks = self._stock_rows()
         self._link_lots(flows, trows, produced, known_ids)
-        cols: dict[str, list] = {c: [] for c in FLOW_COLUMNS}
-        for f in flows:
-            x = f.extras or {}
-            for name, value in (
-                    ("flow_id", f.flow_id), ("date", f.date), ("from_id", f.from_id),
-                    ("to_id", f.to_id), ("to_country", x.get("toCountry")),
-                    ("product", f.q.product),
-                    ("net_kg", f.q.amount if f.q.is_mass else x.get("netKg")),
-                    ("units", x.get("units") if f.q.is_mass else f.q.amount),
-                    ("re_kg", x.get("reKg")), ("source_ref", f.source_ref),
-                    ("use", x.get("use")), ("_file", f.ref.file), ("_line", f.ref.position)):
-                cols[name].append(value)
+        extras = [f.extras or _NO_EXTRAS for f in flows]
+        cols: dict[str, list] = {
+            "flow_id": [f.flow_id for f in flows],
+            "date": [f.date for f in flows],
+            "from_id": [f.from_id for f in flows],
+            "to_id": [f.to_id for f in flows],
+            "to_country": [x.get("toCountry") for x in extras],
+            "product": [f.q.product for f in flows],
+            "net_kg": [f.q.amount if f.q.is_mass else x.get("netKg")
+                       for f, x in zip(flows, extras, strict=True)],
+            "units": [x.get("units") if f.q.is_mass else f.q.amount
+                      for f, x in zip(flows, extras, strict=True)],
+            "re_kg": [x.get("reKg") for x in extras],
+            "source_ref": [f.source_ref for f in flows],
+            "use": [x.get("use") for x in extras],
+            "_file": [f.ref.file for f in flows],
+            "_line": [f.ref.position for f in flows]}
         out = {"flows": cols, "transformations": _columns([r for r, _ in trows]),
                "stocks": _columns(stocks)}
         for table, c in out.items():
@@ -1016,8 +1104,14 @@ FLOW_COLUMNS = ("flow_id", "date", "from_id", "to_id", "to_country", "product", 
                 "units", "re_kg", "source_ref", "use", "_file", "_line")
 
 
+_NO_EXTRAS: dict[str, str] = {}
+
+
 def _columns(rows: list[dict]) -> dict[str, list]:
-    names = list(dict.fromkeys(k for r in rows for k in r))
+    shapes = list(dict.fromkeys(map(tuple, rows)))  # the rows' key orders, first seen first
+    names = list(dict.fromkeys(k for shape in shapes for k in shape))
+    if len(shapes) == 1:  # every row has every column
+        return {n: [r[n] for r in rows] for n in names}
     return {n: [r.get(n) for r in rows] for n in names}
 
 

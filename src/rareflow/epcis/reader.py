@@ -15,7 +15,11 @@ Documents are never loaded whole:
 
 Each event becomes the node tree the Event Hash ID is computed from
 (`rareflow.epcis.event_hash`): one shape for both syntaxes, standard vocabulary expanded,
-user extensions named ``{namespace}local``.
+user extensions named ``{namespace}local``. JSON documents (a read without XML) are read in
+one pass (`FAST_PATH`): an event of a common shape is mapped from the parsed object
+(`_facts`, the same values the node gives), and an event is hashed only when it has no
+eventID or another event of the read has its key (`_read_json_once`); the same rows as the
+node tree and two passes (tests/test_epcis_fast.py).
 
 The reader knows nothing of the store: the identifier mappings (parties, products, known
 declaration numbers) are passed in by the caller (`rareflow.ingest.epcis` gathers them from
@@ -25,8 +29,11 @@ the store), and it returns rows.
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import re
+import sys
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +45,7 @@ from lxml import etree
 from rareflow import safejson
 from rareflow.contract import table_spec
 from rareflow.epcis.event_hash import (
+    COMMENT_KEYS,
     DEFAULT_PREFIXES,
     EVENT_TYPES,
     _json_prefixes,
@@ -50,18 +58,28 @@ from rareflow.epcis.event_hash import (
     prehash,
 )
 from rareflow.epcis.mapping import (
+    EPC_LISTS,
     EPCIS_TABLES,
+    RF_NS,
+    EventRef,
+    Facts,
     KnownIds,
     Mapper,
     MappingTables,
     Stats,
+    term,
 )
+from rareflow.epcis.vocab import STANDARD_PREFIXES
 
 __all__ = ["EPCIS_SUFFIXES", "EPCIS_TABLES", "EpcisRead", "EpcisReadError", "epcis_files",
            "read_epcis"]
 
 EPCIS_SUFFIXES = (".json", ".jsonld", ".xml")
 CHUNK = 1 << 20
+# JSON events of a shape `_facts` knows are mapped from the parsed object, without the node
+# tree (the same rows: tests/test_epcis_fast.py compares both ways); False: every event
+# through its node (the reference).
+FAST_PATH = True
 
 
 class EpcisReadError(ValueError):
@@ -93,6 +111,7 @@ def epcis_files(folder: Path) -> list[Path]:
 # ----------------------------------------------------------------------------- JSON stream
 
 _NONWS = re.compile(r"\S")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class _JsonStream:
@@ -106,6 +125,20 @@ class _JsonStream:
         self.offset = 0  # characters dropped before buf
         self.eof = False
         self.json = json.JSONDecoder(parse_float=str, parse_constant=str)
+        self.base = 0  # bytes of the file before buf
+        self.ascii_end = 0  # buf[:ascii_end] is ASCII: one byte a character
+        self.last: tuple[int, int] | None = None  # buf slice of the value read last
+
+    def location(self) -> tuple[int, ...] | None:
+        """Where the value read last is in the file, for `_reread`: (byte offset, bytes), or
+        (byte offset, characters after it, characters) in text that is not ASCII; None: not
+        one value of the text (a bare event, read member by member)."""
+        if self.last is None:
+            return None
+        start, end = self.last
+        if end <= self.ascii_end:
+            return (self.base + start, end - start)
+        return (self.base, start, end - start)
 
     def _more(self) -> bool:
         if self.eof:
@@ -115,14 +148,23 @@ class _JsonStream:
             text = self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
             raise EpcisReadError(f"not UTF-8 text: {exc}") from None
+        if not self.offset and not self.buf and data.startswith(codecs.BOM_UTF8):
+            self.base = len(codecs.BOM_UTF8)  # read by the decoder, not in the text
+        self.base += (self.pos if self.pos <= self.ascii_end
+                      else len(self.buf[:self.pos].encode("utf-8", "surrogatepass")))
         self.offset += self.pos
         self.buf = self.buf[self.pos:] + text
         self.pos = 0
+        m = _NON_ASCII.search(self.buf)
+        self.ascii_end = m.start() if m else len(self.buf)
         if not data:
             self.eof = True
         return True
 
     def peek(self) -> str:
+        pos = self.pos
+        if pos < len(self.buf) and not self.buf[pos].isspace():  # `_NONWS`, at once
+            return self.buf[pos]
         while True:
             m = _NONWS.search(self.buf, self.pos)
             if m:
@@ -164,6 +206,7 @@ class _JsonStream:
                     and safejson.depth(self.buf[self.pos:end]) > safejson.MAX_DEPTH):
                 raise EpcisReadError(f"nested deeper than {safejson.MAX_DEPTH} levels at "
                                      f"character {self.offset + self.pos}")
+            self.last = (self.pos, end)
             self.pos = end
             return obj
 
@@ -208,8 +251,12 @@ class _JsonStream:
 Item = tuple[str, Any]  # ("event", dict) | ("context", value) | ("header", dict)
 
 
-def _json_items(f: IO[bytes]) -> Iterator[Item]:
+def _json_items(f: IO[bytes], streams: list[_JsonStream] | None = None) -> Iterator[Item]:
+    """The items of a JSON document; `streams` (if given) receives the stream, whose
+    `location` is that of the item just given."""
     s = _JsonStream(f)
+    if streams is not None:
+        streams.append(s)
     c = s.peek()
     if c == "[":
         for _ in s.items():
@@ -233,6 +280,7 @@ def _json_items(f: IO[bytes]) -> Iterator[Item]:
     if s.peek():
         raise EpcisReadError("not valid JSON: text after the document")
     if head.get("type") in EVENT_TYPES or (not body and "eventTime" in head):
+        s.last = None
         yield ("event", head)  # a bare event (of a standard or an extension type)
     elif not body:
         raise EpcisReadError("not an EPCIS document: no epcisBody and not an event")
@@ -276,6 +324,10 @@ def _json_body(s: _JsonStream) -> Iterator[Item]:
 _QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList",
                    "outputQuantityList")
 _PLAIN_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
+# a time stamp already in canonical form: canonical_timestamp gives it back unchanged (a
+# four-digit year without leading zero, milliseconds, Z; an impossible date is returned as
+# given too)
+_CANONICAL_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 def _event_key(reader: _JsonReader, event: dict) -> int:
@@ -287,7 +339,9 @@ def _event_key(reader: _JsonReader, event: dict) -> int:
     scoped: _JsonReader | None = None
     if "eventTime" in event:
         value = event["eventTime"]
-        if type(value) is str and _PLAIN_TIME.fullmatch(value):
+        if type(value) is str and _CANONICAL_TIME.fullmatch(value):
+            parts.append(("eventTime=" + value,))
+        elif type(value) is str and _PLAIN_TIME.fullmatch(value):
             parts.append(("eventTime=" + canonical_timestamp(value),))
         else:
             scoped = reader.scoped(event)
@@ -306,8 +360,9 @@ def _event_key(reader: _JsonReader, event: dict) -> int:
                     plain = False
                     break
                 v = q.get("quantity")
-                if type(v) is str:
-                    text = _leaf(("quantity", reader.scalar(v, "quantity"), []), None)
+                if type(v) is str:  # `_leaf` of the node, for a field without IRIs or terms
+                    value = _text_value(reader, v, "quantity")
+                    text = "quantity=" + canonical_value(value) if value else ""
                 elif type(v) is int:
                     text = "quantity=" + canonical_value(str(v))
                 elif v is None and "quantity" not in q:
@@ -386,6 +441,366 @@ def _read_json(path: Path, mapper: Mapper, counts: dict[int, int] | None = None,
                                     f"{exc}" + (f"; events after position {position} not read"
                                                 if position else ""))
     return position
+
+
+# The one-pass reading (FAST_PATH, JSON only): the key of each event (`_event_key`) is
+# counted as the events come; an event with an eventID whose key no earlier event had is
+# mapped without its hash, and remembered (where it is in its file); when a later event has
+# the same key, the remembered one is read again from its file and hashed then (its hash
+# joins the duplicates seen, or the hashes withdrawn if it is an error declaration), and so
+# is every later one. The outcome is that of hashing every event whose key is not unique in
+# the read: the first event of a key is never a duplicate of an earlier one, and what is
+# withdrawn is only settled in `Mapper.finish`.
+class _Firsts:
+    """Event key -> the event not yet hashed that first had it, over the whole read; kept
+    in arrays (a document of millions of events has as many)."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}  # key -> event number, or -1: every event is hashed
+        self.refs: list[EventRef] = []
+        self.offsets = array("q")  # `_JsonStream.location`: byte offset
+        self.sizes = array("q")  # bytes (or characters when `odd` holds the event)
+        self.seen = array("q")  # the `Mapper.seen` entry, < 0: an error declaration
+        self.origin = array("l")  # in `origins`
+        self.origins: list[tuple[Path, _JsonReader]] = []
+        self.odd: dict[int, int] = {}  # event number -> characters after the offset
+
+    def add(self, key: int, ref: EventRef, path: Path, where: tuple[int, ...],
+            reader: _JsonReader, seen: int) -> None:
+        n = len(self.refs)
+        self.index[key] = n
+        self.refs.append(ref)
+        self.offsets.append(where[0])
+        self.sizes.append(where[-1])
+        if len(where) == 3:
+            self.odd[n] = where[1]
+        self.seen.append(seen)
+        if not self.origins or self.origins[-1][0] is not path \
+                or self.origins[-1][1] is not reader:
+            self.origins.append((path, reader))
+        self.origin.append(len(self.origins) - 1)
+
+    def settle(self, key: int, mapper: Mapper) -> None:
+        """Hash the event that first had `key` if it was read without its hash."""
+        n = self.index[key]
+        if n < 0:
+            return
+        self.index[key] = -1
+        path, reader = self.origins[self.origin[n]]
+        where = ((self.offsets[n], self.odd[n], self.sizes[n]) if n in self.odd
+                 else (self.offsets[n], self.sizes[n]))
+        node = reader.event(_reread(path, where))
+        seen = self.seen[n]
+        mapper.settle_hash(self.refs[n], event_hash_id(prehash(node)), seen < 0, seen)
+
+
+def _read_json_once(path: Path, mapper: Mapper, first: _Firsts) -> int:
+    """Read one JSON document into `mapper` in one pass, with `first` of the whole read."""
+    label = str(path)
+    prefixes = dict(DEFAULT_PREFIXES)
+    reader = _JsonReader(prefixes)
+    memo = _memo()
+    streams: list[_JsonStream] = []
+    position = 0
+    with path.open("rb") as f:
+        try:
+            for kind, value in _json_items(f, streams):
+                if kind == "context":
+                    prefixes = _json_prefixes(value)
+                    reader = _JsonReader(prefixes)
+                    memo = _memo()
+                elif kind == "header":
+                    _json_masterdata(value, prefixes, mapper)
+                else:
+                    position += 1
+                    if not isinstance(value, dict):
+                        mapper.bad_event(label, position,
+                                         "an entry of eventList is not a JSON object")
+                        continue
+                    event_id = value.get("eventID")
+                    event_id = str(event_id) if event_id is not None else None
+                    found = _facts(reader, value, memo) if event_id else None
+                    if found is not None:
+                        facts, key = found
+                    else:
+                        facts, key = None, _event_key(reader, value)
+                    if key in first.index:
+                        first.settle(key, mapper)
+                    elif event_id and (where := streams[0].location()) is not None:
+                        if facts is not None:
+                            ref = mapper.add_facts(label, position, facts, event_id)
+                        else:
+                            ref = mapper.add_event(label, position, reader.event(value),
+                                                   event_id, None)
+                        first.add(key, ref, path, where, reader,
+                                  -1 if "errorDeclaration" in value
+                                  else ((len(mapper.files) - 1) << 40) | position)
+                        continue
+                    else:  # hashed now (an event whose key is unique could be too)
+                        first.index[key] = -1
+                    node = reader.event(value)
+                    mapper.add_event(label, position, node, event_id,
+                                     event_hash_id(prehash(node)))
+        except EpcisReadError as exc:
+            mapper.document_problem(label, position + 1 if position else 0,
+                                    f"{exc}" + (f"; events after position {position} not read"
+                                                if position else ""))
+    return position
+
+
+def _reread(path: Path, where: tuple[int, ...]) -> Any:
+    """The JSON value at `where` (`_JsonStream.location`) of a file."""
+    with path.open("rb") as f:
+        f.seek(where[0])
+        if len(where) == 2:
+            text = f.read(where[1]).decode("utf-8")
+        else:
+            start, size = where[1], where[2]
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            parts: list[str] = []
+            have = 0
+            while have < start + size:
+                data = f.read(CHUNK)
+                parts.append(decoder.decode(data, final=not data))
+                have += len(parts[-1])
+                if not data:
+                    break
+            text = "".join(parts)[start:start + size]
+    return json.loads(text, parse_float=str, parse_constant=str)
+
+
+# Members of an event that `_facts` reads; the other members the node tree reads by their own
+# name (`_JsonReader.field`) give nodes the mapping does not look at.
+_TEXT_FIELDS = frozenset({"bizStep", "action", "eventTime", "eventTimeZoneOffset",
+                          "transformationID"})
+_NODE_FIELDS = frozenset({"eventID", "recordTime", "disposition", "certificationInfo",
+                          "parentID", "persistentDisposition", "sensorElementList", "ilmd",
+                          "type"})
+_QUANTITY_FIELDS = ("epcClass", "quantity", "uom")
+_PLACES = ("readPoint", "bizLocation")
+_SIDES = {"sourceList": "source", "destinationList": "destination"}
+_RF_NAME = "{" + RF_NS + "}"
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _facts(reader: _JsonReader, ev: dict, memo: dict[str, dict]) -> tuple[Facts, int] | None:
+    """The `Facts` of a JSON event, as `node_facts(reader.event(ev))` would give them, and
+    its key, as `_event_key(reader, ev)` would give it; or None for a shape left to the node
+    tree (a scoped ``@context``, an errorDeclaration, a list or an object where the common
+    shape has a value, ...). `memo`: what was already worked out with this `reader`, by
+    field (`_memo`)."""
+    shapes = memo["shape"]
+    names = tuple(ev)
+    shape = shapes.get(names)
+    if shape is None:
+        shape = _remember(shapes, names, _shape(reader, names))
+    if shape is False:
+        return None
+    f = Facts(str(ev.get("type", "")))
+    timed = False
+    rendered: dict[str, list[str]] = {}
+    for key, code, local in shape:
+        value = ev[key]
+        if code <= _TID:
+            if type(value) is not str:
+                return None
+            if code == _STEP:
+                cache = memo["bizStep"]
+                step = cache.get(value)
+                if step is None:
+                    step = _remember(cache, value, term(reader.scalar(value, key).strip()
+                                                        or None))
+                f.step = step
+            elif code == _TID:
+                f.tid = reader.scalar(value, key).strip() or None
+            else:
+                text = _text_value(reader, value, key)
+                if code == _ACTION:
+                    f.action = (text or "").upper()
+                elif code == _TIME:
+                    f.time = text
+                    timed = True
+                else:
+                    f.offset = text
+        elif code == _QUANTITIES:
+            if type(value) is not list:
+                return None
+            elements = []
+            quantities = []
+            classes = memo["epcClass"]
+            for q in value:
+                if type(q) is not dict:
+                    if isinstance(q, dict):
+                        return None
+                    continue  # not an object: no quantity element (as in the node tree)
+                if "@context" in q:
+                    return None
+                v = q.get("epcClass")
+                if type(v) is str:
+                    epc_class = classes.get(v)
+                    if epc_class is None:
+                        epc_class = _remember(classes, v, reader.scalar(v, "epcClass").strip())
+                    epc_class = epc_class or None
+                elif v is None and "epcClass" not in q:
+                    epc_class = None
+                elif type(v) in _SCALAR and v is not None:
+                    epc_class = reader.scalar(v, "epcClass").strip() or None
+                else:
+                    return None
+                texts = [epc_class]
+                for name in ("quantity", "uom"):
+                    v = q.get(name)
+                    if v is None:
+                        if name in q:
+                            return None
+                        texts.append(None)
+                    elif type(v) is int:
+                        texts.append(str(v))
+                    elif type(v) in _SCALAR:
+                        texts.append(_text_value(reader, v, name))
+                    else:
+                        return None
+                if texts[1]:
+                    quantities.append("quantity=" + canonical_value(texts[1]))
+                elements.append((epc_class, texts[1], texts[2]))
+            f.quantities[key] = elements
+            rendered[key] = quantities
+        elif code == _EPCS:
+            f.epcs[key] = [reader.scalar(v, "epc") for v in (value if isinstance(value, list)
+                                                             else [value])]
+        elif code == _PLACE:
+            if type(value) is not dict or "@context" in value:
+                return None
+            v = value.get("id")
+            if type(v) is str:
+                cache = memo["id"]
+                text = cache.get(v)
+                if text is None:
+                    text = _remember(cache, v, reader.scalar(v, "id").strip())
+                text = text or None
+            elif v is None:
+                if "id" in value:
+                    return None
+                text = None
+            elif type(v) in _SCALAR:
+                text = reader.scalar(v, "id").strip() or None
+            else:
+                return None
+            if key == "readPoint":
+                f.read_point = text
+            else:
+                f.biz_location = text
+        elif code == _SIDE:
+            entry = _SIDES[key]
+            kinds = memo[entry + ".type"]
+            uris = memo[entry]
+            entries = []
+            for item in value if isinstance(value, list) else [value]:
+                if not isinstance(item, dict):
+                    continue
+                kind = ""
+                if "type" in item:
+                    t = item["type"]
+                    if type(t) is str:
+                        kind = kinds.get(t)
+                        if kind is None:
+                            kind = _remember(kinds, t, sys.intern(term(
+                                reader.scalar(t, entry + ".type").strip() or None)))
+                    elif isinstance(t, list):
+                        return None
+                    else:
+                        kind = sys.intern(term(reader.scalar(t, entry + ".type").strip()
+                                               or None))
+                v = item.get(entry, "")
+                if type(v) is str:
+                    uri = uris.get(v)
+                    if uri is None:
+                        uri = _remember(uris, v, sys.intern(reader.scalar(v, entry).strip()))
+                else:
+                    uri = sys.intern(reader.scalar(v, entry).strip())
+                entries.append((kind, uri))
+            if key == "sourceList":
+                f.sources = tuple(entries)
+            else:
+                f.destinations = tuple(entries)
+        else:  # a rareflow extension (`mapping._exts`)
+            if type(value) not in _SCALAR:
+                return None
+            text = _text_value(reader, value, None)
+            if text and local not in f.exts:
+                f.exts[local] = text
+    # the key, as `_event_key` renders it
+    parts: list[object] = [f.event_type]
+    if timed:
+        t = f.time
+        parts.append((("eventTime=" + (t if _CANONICAL_TIME.fullmatch(t)
+                                        else canonical_timestamp(t))),) if t else ())
+    for name in _QUANTITY_LISTS:
+        if name in rendered:
+            parts.append((name, *sorted(rendered[name])))
+    return f, hash(tuple(parts))
+
+
+# What `_facts` does with each member of an event (`_shape`).
+_STEP, _ACTION, _TIME, _OFFSET, _TID, _QUANTITIES, _EPCS, _PLACE, _SIDE, _EXTENSION = range(10)
+_CODES = {"bizStep": _STEP, "action": _ACTION, "eventTime": _TIME,
+          "eventTimeZoneOffset": _OFFSET, "transformationID": _TID,
+          **dict.fromkeys(_QUANTITY_LISTS, _QUANTITIES), **dict.fromkeys(EPC_LISTS, _EPCS),
+          **dict.fromkeys(_PLACES, _PLACE), **dict.fromkeys(_SIDES, _SIDE)}
+
+
+def _shape(reader: _JsonReader, names: tuple[str, ...]) -> list | bool:
+    """The members `_facts` reads of an event with these member names, in their order:
+    (name, what, local name of a rareflow extension); False: an event left to the node
+    tree."""
+    if "@context" in names or "errorDeclaration" in names:
+        return False
+    out = []
+    for key in names:
+        code = _CODES.get(key)
+        if code is not None:
+            out.append((key, code, None))
+        elif key in _NODE_FIELDS or key.startswith("@") or key in COMMENT_KEYS:
+            continue
+        else:
+            name = reader.key(key)
+            local = (name[len(_RF_NAME):] if name.startswith(_RF_NAME)
+                     else name[len(RF_NS):] if name.startswith(RF_NS) else None)
+            if local is not None:
+                out.append((key, _EXTENSION, local))
+    return out
+
+
+_MEMO_FIELDS = ("bizStep", "epcClass", "id", "source", "destination", "source.type",
+                "destination.type", "shape")
+_MEMO_SIZE = 1 << 16
+
+
+def _memo() -> dict[str, dict]:
+    """Rendered values by field, for `_facts` (one set per JSON-LD context)."""
+    return {name: {} for name in _MEMO_FIELDS}
+
+
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) >= _MEMO_SIZE:  # bounded: a document of distinct values does not grow it
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+_STANDARD_CURIES = tuple(prefix + ":" for prefix in STANDARD_PREFIXES)
+
+
+def _text_value(reader: _JsonReader, value: Any, field: str | None) -> str | None:
+    """`reader.scalar(value, field)`, stripped, None when empty, for a field that is neither
+    IRI-typed nor has bare terms: a string that starts with no standard CURIE prefix is
+    only stripped."""
+    if type(value) is str:
+        text = value.strip()
+        if text.startswith(_STANDARD_CURIES):
+            text = reader.scalar(value, field).strip()
+        return text or None
+    return reader.scalar(value, field).strip() or None
 
 
 def _expand(name: str, prefixes: dict[str, str]) -> str:
@@ -503,6 +918,19 @@ def _syntax(path: Path) -> str:
 def read_epcis(paths: list[Path], tables: MappingTables | None = None,
                known_ids: KnownIds | None = None) -> EpcisRead:
     """Read EPCIS documents into rows of flows, transformations and stocks."""
+    # the cyclic collector paused: the read builds millions of objects that live to its end
+    # and holds no cycles; every full collection would walk all of them again
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_epcis(paths, tables, known_ids)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _read_epcis(paths: list[Path], tables: MappingTables | None,
+                known_ids: KnownIds | None) -> EpcisRead:
     mapper = Mapper(tables)
     per_file: dict[str, dict[str, int]] = {}
     syntaxes: dict[Path, str] = {}
@@ -514,7 +942,9 @@ def read_epcis(paths: list[Path], tables: MappingTables | None = None,
     # JSON only: hash the events that need it (see `_event_key`); with XML, every event
     counts: dict[int, int] | None = None
     keys: dict[Path, list[int | None]] = {}
-    if "xml" not in syntaxes.values():
+    once = FAST_PATH and "xml" not in syntaxes.values()
+    first = _Firsts()
+    if "xml" not in syntaxes.values() and not once:
         counts = {}
         for path in paths:
             keys[path] = _count_keys(path, counts)
@@ -524,6 +954,8 @@ def read_epcis(paths: list[Path], tables: MappingTables | None = None,
             syntax = _syntax(path)
             if syntax == "xml":
                 _read_xml(path, mapper)
+            elif once:
+                _read_json_once(path, mapper, first)
             else:
                 _read_json(path, mapper, counts, keys.get(path))
         except OSError as exc:
