@@ -220,7 +220,6 @@ def test_sql_compiled_by_a_former_process_is_read_from_its_file(
 
 def test_memtables_named_by_their_rows() -> None:
     from rareflow.memtables import named_memtable
-
     from rareflow.store.sql_files import shape_key
 
     a = named_memtable("rf_x", {"code": ["DE", "FR"]})
